@@ -1,0 +1,42 @@
+--[[
+  index.increment: add to one numeric field of an entry's metadata and bump its version, in
+  one step.
+
+  Input:
+    KEYS[1]  the entry's metadata hash
+    ARGV[1]  '1' to create the hash when it is missing (the entry exists without metadata),
+             '0' to report it missing
+    ARGV[2]  the field (dotted path)
+    ARGV[3]  the amount (may be negative or fractional)
+    ARGV[4…] the field's ancestors (`a`, `a.b` for `a.b.c`)
+
+  Output: { status, value }
+    { 0, new value as a string }   done
+    { -1 }                         the hash is missing and ARGV[1] is '0'
+    { -2, conflicting field }      a leaf sits above the field, or fields below it
+    { -3 }                         the field holds something that is not a number
+]]
+local rcall = redis.call
+local meta, field = KEYS[1], ARGV[2]
+if ARGV[1] ~= '1' and rcall('EXISTS', meta) == 0 then
+  return { -1 }
+end
+for i = 4, #ARGV do
+  if rcall('HEXISTS', meta, ARGV[i]) == 1 then
+    return { -2, ARGV[i] }
+  end
+end
+if rcall('HEXISTS', meta, field) == 0 then
+  local prefix = field .. '.'
+  for _, f in ipairs(rcall('HKEYS', meta)) do
+    if string.sub(f, 1, #prefix) == prefix then
+      return { -2, field }
+    end
+  end
+end
+local value = redis.pcall('HINCRBYFLOAT', meta, field, ARGV[3])
+if type(value) == 'table' and value.err then
+  return { -3 }
+end
+rcall('HINCRBY', meta, 'version', 1)
+return { 0, value }

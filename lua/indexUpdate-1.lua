@@ -1,0 +1,108 @@
+--[[
+  index.update: deep-merge a partial into an entry's metadata hash and bump its version.
+  Atomic, so concurrent updates of one entry never lose each other's fields.
+
+  Input:
+    KEYS[1]  the entry's metadata hash
+    ARGV[1]  '1' to create the hash when it is missing (the entry exists without metadata),
+             '0' to report it missing
+    ARGV[2]  number of leaves to write (S)
+    ARGV[3]  number of fields to delete (D), the partial's nulls
+    ARGV[4]  number of empty objects to write (E)
+    ARGV[5]  number of ancestor fields to clear (A)
+    then     S × (field, value), D × (field, parent field or ''), E × field, A × field
+
+  A written leaf replaces whatever was at its field or below it; an ancestor that was a leaf is
+  removed so the new object is not hidden; a deleted field takes everything below it; an
+  empty object is written as '{}' only where no fields already sit below it; an object left
+  with no fields by a delete stays as an empty object.
+
+  Output: the new version, or -1 when the hash is missing and ARGV[1] is '0'.
+]]
+local rcall = redis.call
+local meta = KEYS[1]
+if ARGV[1] ~= '1' and rcall('EXISTS', meta) == 0 then
+  return -1
+end
+
+local nset, ndel, nempty, nanc = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local sets_at, dels_at = 6, 6 + 2 * nset
+local empties_at = dels_at + 2 * ndel
+local ancs_at = empties_at + nempty
+
+local present = {}
+for _, field in ipairs(rcall('HKEYS', meta)) do
+  present[field] = true
+end
+
+local function starts_with(s, prefix)
+  return string.sub(s, 1, #prefix) == prefix
+end
+
+local function has_below(field)
+  local prefix = field .. '.'
+  for f in pairs(present) do
+    if starts_with(f, prefix) then return true end
+  end
+  return false
+end
+
+local doomed = {}
+local function remove(field)
+  if present[field] then
+    present[field] = nil
+    doomed[#doomed + 1] = field
+  end
+end
+
+local function remove_below(field)
+  local prefix = field .. '.'
+  for f in pairs(present) do
+    if starts_with(f, prefix) then remove(f) end
+  end
+end
+
+for i = ancs_at, ancs_at + nanc - 1 do
+  remove(ARGV[i])
+end
+
+local writes = {}
+for i = sets_at, dels_at - 1, 2 do
+  remove_below(ARGV[i])
+  present[ARGV[i]] = true
+  writes[#writes + 1] = ARGV[i]
+  writes[#writes + 1] = ARGV[i + 1]
+end
+
+for i = dels_at, empties_at - 1, 2 do
+  local field, parent = ARGV[i], ARGV[i + 1]
+  local existed = present[field] or has_below(field)
+  remove(field)
+  remove_below(field)
+  -- keep the parent as an empty object rather than letting it vanish
+  if existed and parent ~= '' and not present[parent] and not has_below(parent) then
+    writes[#writes + 1] = parent
+    writes[#writes + 1] = '{}'
+    present[parent] = true
+  end
+end
+
+for i = empties_at, ancs_at - 1 do
+  local field = ARGV[i]
+  if not has_below(field) then
+    present[field] = true
+    writes[#writes + 1] = field
+    writes[#writes + 1] = '{}'
+  end
+end
+
+-- unpack() is bounded by Lua's stack; write in slices
+local function in_slices(cmd, list)
+  local step = 4000
+  for i = 1, #list, step do
+    rcall(cmd, meta, unpack(list, i, math.min(i + step - 1, #list)))
+  end
+end
+in_slices('HDEL', doomed)
+in_slices('HSET', writes)
+return rcall('HINCRBY', meta, 'version', 1)

@@ -1,0 +1,139 @@
+//! The one error type of the store, with the stable codes JS callers match on.
+//!
+//! Every failure that reaches JS carries one of [`Code`]'s names as `err.code`, and a message
+//! that names the operation and the key. Messages never include connection settings, so a
+//! password cannot leak through them.
+
+use std::fmt;
+
+/// Stable error codes. Their `as_str()` names are part of the public API.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Code {
+  /// The caller passed something the store cannot accept; nothing was written.
+  InvalidArgument,
+  /// The entry the operation needs does not exist; nothing was written.
+  NotFound,
+  /// The store was closed; it never reconnects on its own.
+  Closed,
+  /// Redis did not answer within the command timeout; a write may or may not have been applied.
+  Timeout,
+  /// The command was not sent: no connection to Redis could be had.
+  Unavailable,
+  /// The command was sent but the connection broke before the reply: the outcome is unknown.
+  Uncertain,
+  /// Redis refused the command (WRONGTYPE, OOM, NOPERM, READONLY, …).
+  Redis,
+}
+
+impl Code {
+  pub fn as_str(self) -> &'static str {
+    match self {
+      Code::InvalidArgument => "INVALID_ARGUMENT",
+      Code::NotFound => "NOT_FOUND",
+      Code::Closed => "CLOSED",
+      Code::Timeout => "TIMEOUT",
+      Code::Unavailable => "UNAVAILABLE",
+      Code::Uncertain => "UNCERTAIN",
+      Code::Redis => "REDIS",
+    }
+  }
+}
+
+/// A failed store operation: a code and a human-readable message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreError {
+  pub code: Code,
+  pub message: String,
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+impl StoreError {
+  pub fn new(code: Code, message: impl Into<String>) -> Self {
+    StoreError { code, message: message.into() }
+  }
+
+  pub fn invalid(message: impl Into<String>) -> Self {
+    Self::new(Code::InvalidArgument, message)
+  }
+
+  /// Prefixes the message with the operation and key, e.g. `index.update("runs", "r1"): …`.
+  pub fn context(mut self, op: &str, target: &str) -> Self {
+    self.message = format!("{op}({target}): {}", self.message);
+    self
+  }
+
+  /// Classifies a redis-rs error. `sent` says whether the command may have reached the
+  /// server, which decides between UNAVAILABLE and UNCERTAIN for a broken connection.
+  pub fn from_redis(err: &redis::RedisError, sent: bool) -> Self {
+    let code = if err.is_timeout() {
+      Code::Timeout
+    } else if err.is_connection_refusal() {
+      Code::Unavailable
+    } else if err.is_io_error() || err.is_connection_dropped() {
+      if sent {
+        Code::Uncertain
+      } else {
+        Code::Unavailable
+      }
+    } else if err.code().is_some() {
+      Code::Redis
+    } else if err.is_unrecoverable_error() {
+      if sent {
+        Code::Uncertain
+      } else {
+        Code::Unavailable
+      }
+    } else {
+      Code::Redis
+    };
+    StoreError::new(code, redact(&err.to_string()))
+  }
+}
+
+/// redis-rs never prints credentials, but a URL can reach an error text through a DNS or
+/// TLS message; drop anything that looks like `user:secret@`.
+fn redact(text: &str) -> String {
+  match (text.find("://"), text.rfind('@')) {
+    (Some(scheme), Some(at)) if at > scheme => format!("{}://***{}", &text[..scheme], &text[at..]),
+    _ => text.to_string(),
+  }
+}
+
+impl fmt::Display for StoreError {
+  fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    write!(f, "{}: {}", self.code.as_str(), self.message)
+  }
+}
+
+impl std::error::Error for StoreError {}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  #[test]
+  fn display_puts_the_code_first() {
+    let e = StoreError::invalid("ttl must be positive").context("kv.set", "\"k\"");
+    assert_eq!(e.to_string(), "INVALID_ARGUMENT: kv.set(\"k\"): ttl must be positive");
+  }
+
+  #[test]
+  fn server_errors_are_redis_errors() {
+    let e = redis::RedisError::from((redis::ErrorKind::Server(redis::ServerErrorKind::ResponseError), "WRONGTYPE", "Operation against a key".to_string()));
+    assert_eq!(StoreError::from_redis(&e, true).code, Code::Redis);
+  }
+
+  #[test]
+  fn io_errors_depend_on_whether_the_command_was_sent() {
+    let io = || redis::RedisError::from(std::io::Error::new(std::io::ErrorKind::BrokenPipe, "broken pipe"));
+    assert_eq!(StoreError::from_redis(&io(), true).code, Code::Uncertain);
+    assert_eq!(StoreError::from_redis(&io(), false).code, Code::Unavailable);
+  }
+
+  #[test]
+  fn urls_with_credentials_are_redacted() {
+    assert_eq!(redact("bad url redis://u:S3cret@host:1"), "bad url redis://***@host:1");
+    assert_eq!(redact("plain"), "plain");
+  }
+}

@@ -1,0 +1,14 @@
+//! `@nvent-addon/adapter-store-redis`: nvent's Redis store as a native Node.js addon.
+//!
+//! - [`codec`]: pure conversions between JSON values and what lands in Redis.
+//! - [`store`]: the three tiers (stream, index, kv) over one Redis connection; no napi.
+//! - `binding`: the napi class that converts arguments and delegates to [`store`].
+#![deny(clippy::all)]
+
+pub mod codec;
+pub mod error;
+mod scripts;
+pub mod store;
+
+#[cfg(feature = "napi")]
+mod binding;

@@ -1,0 +1,307 @@
+//! The index tier: a sorted set at `key` (member = id), and per entry a metadata hash at
+//! `{key}:meta:{id}` (see [`crate::codec::hash`] for its fields).
+//!
+//! Writes to one entry's metadata are single-key Lua scripts. `add` and `delete` also touch
+//! the sorted set, in the same script, so an entry and its metadata appear and vanish together;
+//! these two are the only multi-key steps.
+
+use super::stream::limit;
+use super::{number_arg, pairs, parse_json_object, parse_number, target, Kind, Store};
+use crate::codec::{filter, hash, path, scalar};
+use crate::error::{Code, Result, StoreError};
+use crate::scripts;
+use std::time::Duration;
+
+/// `index.read` options, as the JS layer passed them.
+#[derive(Default, Debug)]
+pub struct ReadOptions {
+  pub offset: Option<f64>,
+  pub limit: Option<f64>,
+  /// A JSON object; see [`crate::codec::filter`].
+  pub filter_json: Option<String>,
+}
+
+const DEFAULT_LIMIT: u64 = 50;
+/// Entries fetched per round trip while filtering.
+const FILTER_PAGE: usize = 1000;
+
+pub fn meta_key(key: &str, id: &str) -> String {
+  format!("{key}:meta:{id}")
+}
+
+/// A score as JSON; ±Infinity (possible only in data written by other clients) as ±1e999.
+fn push_number(n: f64, out: &mut String) {
+  if n.is_finite() {
+    out.push_str(&number_arg(n));
+  } else {
+    out.push_str(if n > 0.0 { "1e999" } else { "-1e999" });
+  }
+}
+
+fn push_entry(id: &str, score: f64, meta: &[(String, String)], out: &mut String) {
+  out.push_str("{\"id\":");
+  scalar::push_json_string(id, out);
+  out.push_str(",\"score\":");
+  push_number(score, out);
+  if !meta.is_empty() {
+    out.push_str(",\"metadata\":");
+    out.push_str(&hash::expand(meta));
+  }
+  out.push('}');
+}
+
+enum ScriptOutcome<T> {
+  Done(T),
+  /// The metadata hash does not exist.
+  Missing,
+}
+
+impl Store {
+  pub async fn index_add(&self, key: &str, id: &str, score: f64, metadata_json: Option<&str>) -> Result<()> {
+    let ctx = |e: StoreError| e.context("index.add", &target(&[key, id]));
+    if !score.is_finite() {
+      return Err(ctx(StoreError::invalid("score must be a finite number")));
+    }
+    let mut invocation = scripts::INDEX_ADD.key(key);
+    invocation.key(meta_key(key, id)).arg(number_arg(score)).arg(id);
+    match metadata_json {
+      Some(json) => {
+        let flat = hash::flatten(&parse_json_object(json, "metadata").map_err(ctx)?);
+        invocation.arg("1");
+        for (field, value) in &flat.sets {
+          invocation.arg(field).arg(value);
+        }
+        for field in &flat.empties {
+          invocation.arg(field).arg("{}");
+        }
+      }
+      None => {
+        invocation.arg("0");
+      }
+    }
+    self.run(Kind::Write, |mut c| {
+      let invocation = &invocation;
+      async move { invocation.invoke_async::<i64>(&mut c).await }
+    }).await.map(drop).map_err(ctx)
+  }
+
+  /// The entry as JSON (`{id, score, metadata?}`), or `None`.
+  pub async fn index_get(&self, key: &str, id: &str) -> Result<Option<String>> {
+    let meta = meta_key(key, id);
+    let (score, fields): (Option<String>, redis::Value) = self
+      .run(Kind::Read, |mut c| {
+        let meta = &meta;
+        async move { redis::pipe().cmd("ZSCORE").arg(key).arg(id).cmd("HGETALL").arg(meta).query_async(&mut c).await }
+      })
+      .await
+      .map_err(|e| e.context("index.get", &target(&[key, id])))?;
+    let Some(score) = score else { return Ok(None) };
+    let mut out = String::new();
+    push_entry(id, parse_number(&score)?, &pairs(fields), &mut out);
+    Ok(Some(out))
+  }
+
+  /// Entries by descending score as a JSON array.
+  pub async fn index_read(&self, key: &str, opts: &ReadOptions) -> Result<String> {
+    let ctx = |e: StoreError| e.context("index.read", &target(&[key]));
+    let offset = limit(opts.offset, 0).map_err(|_| ctx(StoreError::invalid("offset must be a whole number ≥ 0")))?;
+    let limit = limit(opts.limit, DEFAULT_LIMIT).map_err(ctx)?;
+    let filter = match &opts.filter_json {
+      Some(json) => Some(parse_json_object(json, "filter").map_err(ctx)?).filter(|f| !f.is_empty()),
+      None => None,
+    };
+    let mut out = String::from("[");
+    if limit == 0 {
+      out.push(']');
+      return Ok(out);
+    }
+    let Some(filter) = filter else {
+      let rows = self.read_rows(key, offset, limit).await.map_err(ctx)?;
+      for (i, (id, score, meta)) in rows.iter().enumerate() {
+        if i > 0 {
+          out.push(',');
+        }
+        push_entry(id, *score, meta, &mut out);
+      }
+      out.push(']');
+      return Ok(out);
+    };
+
+    // Filtering needs the metadata, so walk the whole index a page at a time.
+    let (mut skipped, mut taken, mut start) = (0u64, 0u64, 0u64);
+    'pages: loop {
+      let rows = self.read_rows(key, start, FILTER_PAGE as u64).await.map_err(ctx)?;
+      for (id, score, meta) in &rows {
+        let metadata = (!meta.is_empty()).then(|| serde_json::from_str::<serde_json::Value>(&hash::expand(meta)).expect("expand writes JSON"));
+        if !filter::matches(metadata.as_ref(), &filter) {
+          continue;
+        }
+        if skipped < offset {
+          skipped += 1;
+          continue;
+        }
+        if taken > 0 {
+          out.push(',');
+        }
+        push_entry(id, *score, meta, &mut out);
+        taken += 1;
+        if taken == limit {
+          break 'pages;
+        }
+      }
+      if rows.len() < FILTER_PAGE {
+        break;
+      }
+      start += FILTER_PAGE as u64;
+    }
+    out.push(']');
+    Ok(out)
+  }
+
+  /// Ids, scores and metadata fields of `count` entries from rank `start`, in two round trips.
+  async fn read_rows(&self, key: &str, start: u64, count: u64) -> Result<Vec<(String, f64, Vec<(String, String)>)>> {
+    let stop = start.saturating_add(count - 1).min(i64::MAX as u64);
+    let ranked: redis::Value = self
+      .run(Kind::Read, |mut c| async move { redis::cmd("ZREVRANGE").arg(key).arg(start).arg(stop).arg("WITHSCORES").query_async(&mut c).await })
+      .await?;
+    let mut ids = Vec::new();
+    for (id, score) in pairs(ranked) {
+      ids.push((id, parse_number(&score)?));
+    }
+    if ids.is_empty() {
+      return Ok(Vec::new());
+    }
+    let mut pipe = redis::pipe();
+    for (id, _) in &ids {
+      pipe.cmd("HGETALL").arg(meta_key(key, id));
+    }
+    let metas: Vec<redis::Value> = self.run(Kind::Read, |mut c| {
+      let pipe = &pipe;
+      async move { pipe.query_async(&mut c).await }
+    })
+    .await?;
+    Ok(ids.into_iter().zip(metas).map(|((id, score), meta)| (id, score, pairs(meta))).collect())
+  }
+
+  /// Deep-merges `partial` into the entry's metadata. False when the entry does not exist.
+  pub async fn index_update(&self, key: &str, id: &str, partial_json: &str) -> Result<bool> {
+    let ctx = |e: StoreError| e.context("index.update", &target(&[key, id]));
+    let flat = hash::flatten(&parse_json_object(partial_json, "the update").map_err(ctx)?);
+    let ancestors = flat.ancestors();
+    let meta = meta_key(key, id);
+    let updated = self
+      .with_entry(key, id, |create| {
+        let mut inv = scripts::INDEX_UPDATE.key(&meta);
+        inv.arg(if create { "1" } else { "0" }).arg(flat.sets.len()).arg(flat.deletes.len()).arg(flat.empties.len()).arg(ancestors.len());
+        for (field, value) in &flat.sets {
+          inv.arg(field).arg(value);
+        }
+        for field in &flat.deletes {
+          inv.arg(field).arg(path::ancestors(field).last().copied().unwrap_or(""));
+        }
+        for field in flat.empties.iter().chain(&ancestors) {
+          inv.arg(field);
+        }
+        async move {
+          let version: i64 = self.run(Kind::Write, |mut c| {
+            let inv = &inv;
+            async move { inv.invoke_async(&mut c).await }
+          }).await?;
+          Ok(if version < 0 { ScriptOutcome::Missing } else { ScriptOutcome::Done(()) })
+        }
+      })
+      .await
+      .map_err(ctx)?;
+    Ok(updated.is_some())
+  }
+
+  /// `index_update`, tried up to `max_retries` times with exponential backoff (10 ms, 20 ms …)
+  /// while the entry is missing or Redis is unavailable.
+  pub async fn index_update_with_retry(&self, key: &str, id: &str, partial_json: &str, max_retries: u32) -> Result<()> {
+    let ctx = |e: StoreError| e.context("index.updateWithRetry", &target(&[key, id]));
+    let mut last = StoreError::invalid("maxRetries must be at least 1");
+    for attempt in 0..max_retries {
+      if attempt > 0 {
+        tokio::time::sleep(Duration::from_millis(10 << (attempt - 1).min(10))).await;
+      }
+      match self.index_update(key, id, partial_json).await {
+        Ok(true) => return Ok(()),
+        Ok(false) => last = StoreError::new(Code::NotFound, format!("no entry after {} tries", attempt + 1)),
+        Err(e) if e.code == Code::Unavailable => last = e,
+        Err(e) => return Err(e),
+      }
+    }
+    Err(ctx(last))
+  }
+
+  /// Adds `by` to the numeric field at the dotted path `field`; returns the new value.
+  pub async fn index_increment(&self, key: &str, id: &str, field: &str, by: f64) -> Result<f64> {
+    let ctx = |e: StoreError| e.context("index.increment", &target(&[key, id, field]));
+    let field = path::parse_dotted(field).ok_or_else(|| ctx(StoreError::invalid("field must be a dotted path with no empty part")))?;
+    if field == hash::VERSION_FIELD {
+      return Err(ctx(StoreError::invalid("version is managed by the store")));
+    }
+    if !by.is_finite() {
+      return Err(ctx(StoreError::invalid("the amount must be a finite number")));
+    }
+    let meta = meta_key(key, id);
+    let by = number_arg(by);
+    let outcome = self
+      .with_entry(key, id, |create| {
+        let mut inv = scripts::INDEX_INCREMENT.key(&meta);
+        inv.arg(if create { "1" } else { "0" }).arg(&field).arg(&by);
+        for ancestor in path::ancestors(&field) {
+          inv.arg(ancestor);
+        }
+        async move {
+          let reply: (i64, Option<String>) = self.run(Kind::Write, |mut c| {
+            let inv = &inv;
+            async move { inv.invoke_async(&mut c).await }
+          }).await?;
+          match reply {
+            (0, Some(value)) => Ok(ScriptOutcome::Done(parse_number(&value)?)),
+            (-1, _) => Ok(ScriptOutcome::Missing),
+            (-2, other) => Err(StoreError::invalid(format!("{:?} is not an object, so it has no field below it", other.unwrap_or_default()))),
+            _ => Err(StoreError::invalid("the field holds a value that is not a number")),
+          }
+        }
+      })
+      .await
+      .map_err(ctx)?;
+    outcome.ok_or_else(|| ctx(StoreError::new(Code::NotFound, "no such entry")))
+  }
+
+  pub async fn index_delete(&self, key: &str, id: &str) -> Result<bool> {
+    let meta = meta_key(key, id);
+    self
+      .run(Kind::Write, |mut c| {
+        let mut inv = scripts::INDEX_DELETE.key(key);
+        inv.key(&meta).arg(id);
+        async move { inv.invoke_async::<i64>(&mut c).await }
+      })
+      .await
+      .map(|n| n > 0)
+      .map_err(|e| e.context("index.delete", &target(&[key, id])))
+  }
+
+  /// Runs a metadata script that reports a missing hash. An entry added without metadata has
+  /// no hash, so then the sorted set decides: if the id is there, the script runs again and may
+  /// create the hash; if not, the result is `None`.
+  async fn with_entry<T, F, Fut>(&self, key: &str, id: &str, script: F) -> Result<Option<T>>
+  where
+    F: Fn(bool) -> Fut,
+    Fut: std::future::Future<Output = Result<ScriptOutcome<T>>>,
+  {
+    if let ScriptOutcome::Done(v) = script(false).await? {
+      return Ok(Some(v));
+    }
+    let score: Option<String> = self.run(Kind::Read, |mut c| async move { redis::cmd("ZSCORE").arg(key).arg(id).query_async(&mut c).await }).await?;
+    if score.is_none() {
+      return Ok(None);
+    }
+    match script(true).await? {
+      ScriptOutcome::Done(v) => Ok(Some(v)),
+      ScriptOutcome::Missing => Ok(None),
+    }
+  }
+}

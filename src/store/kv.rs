@@ -1,0 +1,116 @@
+//! The kv tier: one Redis string per key, holding a JSON value (see [`crate::codec::scalar`]).
+
+use super::{number_arg, parse_number, target, Kind, Store};
+use crate::codec::scalar;
+use crate::error::{Code, Result, StoreError};
+
+/// Keys deleted per round trip by `kv.clear`, and the SCAN page size.
+const CLEAR_BATCH: usize = 1000;
+/// Largest TTL accepted, in milliseconds (2^53: beyond it a JS number loses whole milliseconds).
+const MAX_TTL_MS: f64 = 9_007_199_254_740_992.0;
+
+impl Store {
+  /// The stored value as JSON text, or `None` when the key does not exist.
+  pub async fn kv_get(&self, key: &str) -> Result<Option<String>> {
+    let stored: Option<String> = self
+      .run(Kind::Read, |mut c| async move { redis::cmd("GET").arg(key).query_async(&mut c).await })
+      .await
+      .map_err(|e| e.context("kv.get", &target(&[key])))?;
+    Ok(stored.map(|s| scalar::decode(&s)))
+  }
+
+  /// Stores the JSON value `value_json`, expiring after `ttl_seconds` when given.
+  pub async fn kv_set(&self, key: &str, value_json: &str, ttl_seconds: Option<f64>) -> Result<()> {
+    let ctx = |e: StoreError| e.context("kv.set", &target(&[key]));
+    let value: serde_json::Value = serde_json::from_str(value_json).map_err(|_| ctx(StoreError::invalid("the value is not JSON")))?;
+    let mut cmd = redis::cmd("SET");
+    cmd.arg(key).arg(scalar::encode(&value));
+    if let Some(ttl) = ttl_seconds {
+      let ms = (ttl * 1000.0).round();
+      if !(ttl.is_finite() && ttl > 0.0 && ms <= MAX_TTL_MS) {
+        return Err(ctx(StoreError::invalid("ttl must be a positive number of seconds")));
+      }
+      cmd.arg("PX").arg(ms.max(1.0) as u64);
+    }
+    self
+      .run(Kind::Write, |mut c| {
+        let cmd = &cmd;
+        async move { cmd.query_async::<()>(&mut c).await }
+      })
+      .await
+      .map_err(ctx)
+  }
+
+  /// Deletes the key; true when it existed.
+  pub async fn kv_delete(&self, key: &str) -> Result<bool> {
+    self
+      .run(Kind::Write, |mut c| async move { redis::cmd("DEL").arg(key).query_async::<i64>(&mut c).await })
+      .await
+      .map(|n| n > 0)
+      .map_err(|e| e.context("kv.delete", &target(&[key])))
+  }
+
+  /// Deletes every key matching the glob `pattern`; returns how many were deleted.
+  ///
+  /// Keys are deleted one DEL each, pipelined per SCAN page, so that a key this connection may
+  /// not touch (an ACL rule) is skipped instead of failing the whole batch.
+  pub async fn kv_clear(&self, pattern: &str) -> Result<u64> {
+    let ctx = |e: StoreError| e.context("kv.clear", &target(&[pattern]));
+    let mut cursor = 0u64;
+    let mut deleted = 0u64;
+    loop {
+      let (next, keys): (u64, Vec<Vec<u8>>) = self
+        .run(Kind::Read, |mut c| async move {
+          redis::cmd("SCAN").arg(cursor).arg("MATCH").arg(pattern).arg("COUNT").arg(CLEAR_BATCH).query_async(&mut c).await
+        })
+        .await
+        .map_err(ctx)?;
+      if !keys.is_empty() {
+        let mut pipe = redis::pipe();
+        pipe.ignore_errors();
+        for key in &keys {
+          pipe.cmd("DEL").arg(key);
+        }
+        let replies: Vec<redis::RedisResult<i64>> = self
+          .run(Kind::Write, |mut c| {
+            let pipe = &pipe;
+            async move { pipe.query_async(&mut c).await }
+          })
+          .await
+          .map_err(ctx)?;
+        for reply in replies {
+          match reply {
+            Ok(n) => deleted += n as u64,
+            Err(e) if e.code() == Some("NOPERM") => {}
+            Err(e) => return Err(ctx(StoreError::from_redis(&e, true))),
+          }
+        }
+      }
+      if next == 0 {
+        return Ok(deleted);
+      }
+      cursor = next;
+    }
+  }
+
+  /// Adds `by` to the number at `key` (0 when missing); returns the new value.
+  pub async fn kv_increment(&self, key: &str, by: f64) -> Result<f64> {
+    let ctx = |e: StoreError| e.context("kv.increment", &target(&[key]));
+    if !by.is_finite() {
+      return Err(ctx(StoreError::invalid("the amount must be a finite number")));
+    }
+    let by = number_arg(by);
+    let value: String = self
+      .run(Kind::Write, |mut c| {
+        let by = &by;
+        async move { redis::cmd("INCRBYFLOAT").arg(key).arg(by).query_async(&mut c).await }
+      })
+      .await
+      .map_err(|e| match e.code {
+        Code::Redis if e.message.contains("not a valid float") => StoreError::invalid("the key holds a value that is not a number"),
+        _ => e,
+      })
+      .map_err(ctx)?;
+    parse_number(&value).map_err(ctx)
+  }
+}

@@ -1,0 +1,144 @@
+//! The store: the stream, index and kv tiers over one Redis connection. No napi in here.
+//!
+//! Values cross in and out as JSON text, so the JS side can use the engine's own
+//! `JSON.stringify`/`JSON.parse`, and this side never walks JS objects.
+
+pub mod config;
+mod conn;
+mod index;
+mod kv;
+mod stream;
+
+pub use index::ReadOptions as IndexReadOptions;
+pub use stream::ReadOptions as StreamReadOptions;
+
+use crate::error::{Code, Result, StoreError};
+use conn::Connector;
+use redis::aio::MultiplexedConnection;
+use std::future::Future;
+use std::sync::Arc;
+
+/// A Redis-backed nvent store. Cheap to share: clone the `Arc`.
+pub struct Store {
+  conn: Arc<Connector>,
+  trim: Option<Trim>,
+}
+
+#[derive(Clone, Copy)]
+struct Trim {
+  max_len: u64,
+  approx: bool,
+}
+
+/// Whether a failed command may simply be sent again.
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+  /// Reads have no effect, so one that lost its connection is retried once.
+  Read,
+  /// Writes are never re-sent: a lost reply means the outcome is UNCERTAIN.
+  Write,
+}
+
+impl Store {
+  /// Checks the options and prepares the client; does no I/O.
+  pub fn new(options: &config::Options) -> Result<Store> {
+    let setup = options.build()?;
+    let trim = options.trim_max_len.filter(|n| *n > 0).map(|max_len| Trim { max_len, approx: options.trim_approx });
+    Ok(Store { conn: Connector::new(setup), trim })
+  }
+
+  /// Drops the connection; every later call fails with CLOSED. Closing twice is harmless.
+  pub fn close(&self) {
+    self.conn.close();
+  }
+
+  pub fn is_closed(&self) -> bool {
+    self.conn.is_closed()
+  }
+
+  /// `host:port` of the server (never the credentials).
+  pub fn address(&self) -> &str {
+    self.conn.address()
+  }
+
+  /// Runs `command` on the shared connection and classifies its failure.
+  async fn run<T, F, Fut>(&self, kind: Kind, command: F) -> Result<T>
+  where
+    F: Fn(MultiplexedConnection) -> Fut,
+    Fut: Future<Output = redis::RedisResult<T>>,
+  {
+    let mut retries = if kind == Kind::Read { 1 } else { 0 };
+    loop {
+      let lease = self.conn.lease().await?;
+      let failure = match command(lease.conn.clone()).await {
+        Ok(value) => return Ok(value),
+        Err(e) => StoreError::from_redis(&e, true),
+      };
+      if matches!(failure.code, Code::Timeout | Code::Uncertain | Code::Unavailable) {
+        self.conn.retire(&lease);
+      }
+      match (kind, failure.code) {
+        (Kind::Read, Code::Uncertain | Code::Unavailable) if retries > 0 => retries -= 1,
+        (Kind::Read, Code::Uncertain) => return Err(StoreError { code: Code::Unavailable, ..failure }),
+        _ => return Err(failure),
+      }
+    }
+  }
+}
+
+/// `"key"` or `"key", "id"`, for error messages.
+fn target(parts: &[&str]) -> String {
+  parts.iter().map(|p| format!("{p:?}")).collect::<Vec<_>>().join(", ")
+}
+
+fn parse_json_object(json: &str, what: &str) -> Result<serde_json::Map<String, serde_json::Value>> {
+  match serde_json::from_str(json) {
+    Ok(serde_json::Value::Object(map)) => Ok(map),
+    _ => Err(StoreError::invalid(format!("{what} must be a plain object"))),
+  }
+}
+
+/// A Redis string reply as text; bytes that are not UTF-8 (written by other clients) are
+/// replaced rather than failing the whole read.
+fn text(value: redis::Value) -> Option<String> {
+  match value {
+    redis::Value::BulkString(bytes) => Some(String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())),
+    redis::Value::SimpleString(s) => Some(s),
+    redis::Value::VerbatimString { text, .. } => Some(text),
+    redis::Value::Int(n) => Some(n.to_string()),
+    redis::Value::Double(d) => Some(d.to_string()),
+    _ => None,
+  }
+}
+
+/// A flat `[field, value, field, value …]` or map reply as pairs.
+fn pairs(value: redis::Value) -> Vec<(String, String)> {
+  match value {
+    redis::Value::Array(items) => {
+      let mut out = Vec::with_capacity(items.len() / 2);
+      let mut it = items.into_iter();
+      while let (Some(k), Some(v)) = (it.next(), it.next()) {
+        if let (Some(k), Some(v)) = (text(k), text(v)) {
+          out.push((k, v));
+        }
+      }
+      out
+    }
+    redis::Value::Map(items) => items.into_iter().filter_map(|(k, v)| Some((text(k)?, text(v)?))).collect(),
+    _ => Vec::new(),
+  }
+}
+
+/// A JS number as a Redis argument: integers without a fraction, others in full precision.
+fn number_arg(n: f64) -> String {
+  if n == 0.0 {
+    "0".to_string()
+  } else {
+    format!("{n}")
+  }
+}
+
+/// Parses a Redis float reply (`"1.5"`, `"6"`, `"inf"`).
+fn parse_number(s: &str) -> Result<f64> {
+  s.parse::<f64>().map_err(|_| StoreError::new(Code::Redis, format!("Redis answered {s:?} where a number was expected")))
+}

@@ -1,0 +1,267 @@
+//! The stream tier: one Redis Stream per subject, at the key `subject`.
+
+use super::{parse_json_object, target, text, Kind, Store};
+use crate::codec::event;
+use crate::error::{Result, StoreError};
+
+/// `stream.read` options, as the JS layer passed them.
+#[derive(Default, Debug)]
+pub struct ReadOptions {
+  pub types: Option<Vec<String>>,
+  /// Exclusive stream ids.
+  pub after: Option<String>,
+  pub before: Option<String>,
+  /// Inclusive millisecond times.
+  pub from: Option<f64>,
+  pub to: Option<f64>,
+  pub limit: Option<f64>,
+  pub desc: bool,
+}
+
+const DEFAULT_LIMIT: u64 = 1000;
+/// Entries fetched per round trip while filtering by type.
+const TYPE_FILTER_PAGE: u64 = 500;
+
+/// A stream entry id, `ms-seq`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Id(u64, u64);
+
+impl Id {
+  fn parse(s: &str, what: &str) -> Result<Id> {
+    let bad = || StoreError::invalid(format!("{what} must be a stream id like \"1700000000000-0\", got {s:?}"));
+    let (ms, seq) = s.split_once('-').unwrap_or((s, "0"));
+    let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+    if !digits(ms) || !digits(seq) {
+      return Err(bad());
+    }
+    Ok(Id(ms.parse().map_err(|_| bad())?, seq.parse().map_err(|_| bad())?))
+  }
+
+  fn next(self) -> Option<Id> {
+    match self {
+      Id(ms, u64::MAX) => ms.checked_add(1).map(|ms| Id(ms, 0)),
+      Id(ms, seq) => Some(Id(ms, seq + 1)),
+    }
+  }
+
+  fn prev(self) -> Option<Id> {
+    match self {
+      Id(ms, 0) => ms.checked_sub(1).map(|ms| Id(ms, u64::MAX)),
+      Id(ms, seq) => Some(Id(ms, seq - 1)),
+    }
+  }
+
+  fn arg(self) -> String {
+    format!("{}-{}", self.0, self.1)
+  }
+}
+
+fn millis(value: f64, what: &str) -> Result<f64> {
+  if value.is_finite() && value >= 0.0 {
+    Ok(value)
+  } else {
+    Err(StoreError::invalid(format!("{what} must be a time in milliseconds (a number ≥ 0)")))
+  }
+}
+
+/// Parses a `limit`: a whole number ≥ 0.
+pub(super) fn limit(value: Option<f64>, default: u64) -> Result<u64> {
+  match value {
+    None => Ok(default),
+    Some(n) if n.is_finite() && n >= 0.0 && n.fract() == 0.0 => Ok(n.min(u64::MAX as f64) as u64),
+    Some(_) => Err(StoreError::invalid("limit must be a whole number ≥ 0")),
+  }
+}
+
+impl ReadOptions {
+  /// The inclusive id range the options select, or `None` when it is empty.
+  fn range(&self) -> Result<Option<(Id, Id)>> {
+    let mut low = Id(0, 0);
+    let mut high = Id(u64::MAX, u64::MAX);
+    if let Some(from) = self.from {
+      low = low.max(Id(millis(from, "from")?.ceil() as u64, 0));
+    }
+    if let Some(after) = &self.after {
+      match Id::parse(after, "after")?.next() {
+        Some(id) => low = low.max(id),
+        None => return Ok(None),
+      }
+    }
+    if let Some(to) = self.to {
+      high = high.min(Id(millis(to, "to")?.floor() as u64, u64::MAX));
+    }
+    if let Some(before) = &self.before {
+      match Id::parse(before, "before")?.prev() {
+        Some(id) => high = high.min(id),
+        None => return Ok(None),
+      }
+    }
+    Ok((low <= high).then_some((low, high)))
+  }
+}
+
+impl Store {
+  /// Appends `event` (a JSON object that already carries `ts`); returns the entry id.
+  pub async fn stream_append(&self, subject: &str, event_json: &str) -> Result<String> {
+    let ctx = |e: StoreError| e.context("stream.append", &target(&[subject]));
+    let event = parse_json_object(event_json, "event").map_err(ctx)?;
+    if !matches!(event.get("type"), Some(serde_json::Value::String(t)) if !t.is_empty()) {
+      return Err(ctx(StoreError::invalid("event.type must be a non-empty string")));
+    }
+    let fields = event::to_fields(&event);
+    let mut cmd = redis::cmd("XADD");
+    cmd.arg(subject);
+    if let Some(trim) = self.trim {
+      cmd.arg("MAXLEN");
+      if trim.approx {
+        cmd.arg("~");
+      }
+      cmd.arg(trim.max_len);
+    }
+    cmd.arg("*");
+    for (name, value) in &fields {
+      cmd.arg(name).arg(value);
+    }
+    self.run(Kind::Write, |mut c| {
+      let cmd = cmd.clone();
+      async move { cmd.query_async::<String>(&mut c).await }
+    })
+    .await
+    .map_err(ctx)
+  }
+
+  /// The events of `subject` as a JSON array.
+  pub async fn stream_read(&self, subject: &str, opts: &ReadOptions) -> Result<String> {
+    let ctx = |e: StoreError| e.context("stream.read", &target(&[subject]));
+    let limit = limit(opts.limit, DEFAULT_LIMIT).map_err(ctx)?;
+    let Some((mut low, mut high)) = opts.range().map_err(ctx)? else { return Ok("[]".into()) };
+    let types = opts.types.as_ref().filter(|t| !t.is_empty());
+    let page = if types.is_some() { limit.clamp(1, TYPE_FILTER_PAGE) } else { limit };
+
+    let mut out = String::from("[");
+    let mut found = 0;
+    while found < limit {
+      let cmd = if opts.desc {
+        redis::cmd("XREVRANGE").arg(subject).arg(high.arg()).arg(low.arg()).arg("COUNT").arg(page).clone()
+      } else {
+        redis::cmd("XRANGE").arg(subject).arg(low.arg()).arg(high.arg()).arg("COUNT").arg(page).clone()
+      };
+      let reply = self
+        .run(Kind::Read, |mut c| {
+          let cmd = cmd.clone();
+          async move { cmd.query_async::<redis::Value>(&mut c).await }
+        })
+        .await
+        .map_err(ctx)?;
+      let entries = entries(reply);
+      let fetched = entries.len() as u64;
+      let mut last = None;
+      for (id, fields) in entries {
+        last = Some(id.clone());
+        if found == limit {
+          break;
+        }
+        if let Some(types) = types {
+          match event::event_type(&fields) {
+            Some(t) if types.contains(&t) => {}
+            _ => continue,
+          }
+        }
+        if found > 0 {
+          out.push(',');
+        }
+        event::push_record(&id, &fields, &mut out);
+        found += 1;
+      }
+      let Some(last) = last else { break };
+      if fetched < page {
+        break;
+      }
+      let last = Id::parse(&last, "id").map_err(ctx)?;
+      let advanced = if opts.desc { last.prev().map(|id| high = id) } else { last.next().map(|id| low = id) };
+      if advanced.is_none() || low > high {
+        break;
+      }
+    }
+    out.push(']');
+    Ok(out)
+  }
+
+  /// Deletes the stream; true when it existed.
+  pub async fn stream_delete(&self, subject: &str) -> Result<bool> {
+    self
+      .run(Kind::Write, |mut c| async move { redis::cmd("DEL").arg(subject).query_async::<i64>(&mut c).await })
+      .await
+      .map(|n| n > 0)
+      .map_err(|e| e.context("stream.delete", &target(&[subject])))
+  }
+}
+
+/// XRANGE's reply as (id, fields) pairs.
+fn entries(reply: redis::Value) -> Vec<(String, Vec<(String, String)>)> {
+  let redis::Value::Array(items) = reply else { return Vec::new() };
+  items
+    .into_iter()
+    .filter_map(|item| {
+      let redis::Value::Array(mut parts) = item else { return None };
+      if parts.len() != 2 {
+        return None;
+      }
+      let fields = super::pairs(parts.pop()?);
+      Some((text(parts.pop()?)?, fields))
+    })
+    .collect()
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  fn range(o: ReadOptions) -> Option<(Id, Id)> {
+    o.range().unwrap()
+  }
+
+  #[test]
+  fn to_includes_every_entry_of_its_millisecond() {
+    let (_, high) = range(ReadOptions { to: Some(5.0), ..Default::default() }).unwrap();
+    assert_eq!(high, Id(5, u64::MAX));
+  }
+
+  #[test]
+  fn after_and_before_are_exclusive() {
+    let (low, high) = range(ReadOptions { after: Some("5-1".into()), before: Some("9-0".into()), ..Default::default() }).unwrap();
+    assert_eq!((low, high), (Id(5, 2), Id(8, u64::MAX)));
+  }
+
+  #[test]
+  fn the_tighter_bound_wins() {
+    let (low, _) = range(ReadOptions { after: Some("5-1".into()), from: Some(7.0), ..Default::default() }).unwrap();
+    assert_eq!(low, Id(7, 0));
+  }
+
+  #[test]
+  fn empty_ranges_are_none() {
+    assert_eq!(range(ReadOptions { before: Some("0-0".into()), ..Default::default() }), None);
+    assert_eq!(range(ReadOptions { from: Some(10.0), to: Some(9.0), ..Default::default() }), None);
+  }
+
+  #[test]
+  fn bad_ids_and_times_are_invalid_arguments() {
+    for o in [
+      ReadOptions { after: Some("abc".into()), ..Default::default() },
+      ReadOptions { before: Some("1-x".into()), ..Default::default() },
+      ReadOptions { from: Some(-1.0), ..Default::default() },
+      ReadOptions { to: Some(f64::NAN), ..Default::default() },
+    ] {
+      assert_eq!(o.range().unwrap_err().code, crate::error::Code::InvalidArgument);
+    }
+  }
+
+  #[test]
+  fn limits_are_whole_numbers() {
+    assert_eq!(limit(None, 1000).unwrap(), 1000);
+    assert_eq!(limit(Some(0.0), 1000).unwrap(), 0);
+    assert!(limit(Some(-1.0), 1000).is_err());
+    assert!(limit(Some(1.5), 1000).is_err());
+  }
+}
