@@ -76,7 +76,7 @@ impl StoreError {
       } else {
         Code::Unavailable
       }
-    } else if err.code().is_some() {
+    } else if err.code().is_some() || err.kind() == redis::ErrorKind::UnexpectedReturnType {
       Code::Redis
     } else if err.is_unrecoverable_error() {
       if sent {

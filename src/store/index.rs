@@ -6,7 +6,7 @@
 //! these two are the only multi-key steps.
 
 use super::stream::limit;
-use super::{number_arg, pairs, parse_json_object, parse_number, target, Kind, Store};
+use super::{number_arg, pairs, parse_json_object, parse_number, target, text, Kind, Store};
 use crate::codec::{filter, hash, path, scalar};
 use crate::error::{Code, Result, StoreError};
 use crate::scripts;
@@ -254,14 +254,20 @@ impl Store {
           inv.arg(ancestor);
         }
         async move {
-          let reply: (i64, Option<String>) = self.run(Kind::Write, |mut c| {
+          let reply: Vec<redis::Value> = self.run(Kind::Write, |mut c| {
             let inv = &inv;
             async move { inv.invoke_async(&mut c).await }
           }).await?;
-          match reply {
-            (0, Some(value)) => Ok(ScriptOutcome::Done(parse_number(&value)?)),
-            (-1, _) => Ok(ScriptOutcome::Missing),
-            (-2, other) => Err(StoreError::invalid(format!("{:?} is not an object, so it has no field below it", other.unwrap_or_default()))),
+          let mut reply = reply.into_iter();
+          let status = match reply.next() {
+            Some(redis::Value::Int(n)) => n,
+            _ => return Err(StoreError::new(Code::Redis, "unexpected reply from the increment script")),
+          };
+          let detail = reply.next().and_then(text).unwrap_or_default();
+          match status {
+            0 => Ok(ScriptOutcome::Done(parse_number(&detail)?)),
+            -1 => Ok(ScriptOutcome::Missing),
+            -2 => Err(StoreError::invalid(format!("{:?} is not an object, so it has no field below it", path::split(&detail).join(".")))),
             _ => Err(StoreError::invalid("the field holds a value that is not a number")),
           }
         }

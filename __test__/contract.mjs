@@ -1,0 +1,318 @@
+// The behaviour nvent relies on (../shared/spec/store-contract.md), as one suite that any store
+// adapter can run. Tests named in `expectedFailures` are run with `test.fails`: they document the
+// defects of an adapter and fail the run if that adapter ever stops failing them.
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { rawClient, uniquePrefix } from './support/stores.mjs'
+
+export function contractSuite(name, makeStore, { expectedFailures = [] } = {}) {
+  const failing = new Set(expectedFailures)
+  const it = (title, fn) => (failing.has(title) ? test.fails : test)(title, fn)
+
+  describe(`store contract: ${name}`, () => {
+    let store
+    let redis
+    let p
+    beforeAll(async () => {
+      store = await makeStore()
+      redis = rawClient()
+      p = uniquePrefix()
+    })
+    afterAll(async () => {
+      await store.close()
+      const keys = await redis.keys(`${p}*`)
+      if (keys.length) await redis.del(...keys)
+      redis.disconnect()
+    })
+    const k = (s) => p + s
+
+    describe('stream', () => {
+      it('append returns the record and read returns it unchanged', async () => {
+        const before = Date.now()
+        const rec = await store.stream.append(k('s1'), { type: 'flow:started', flowName: 'f', runId: 'r1', data: { input: 'x' } })
+        expect(rec).toMatchObject({ type: 'flow:started', flowName: 'f', runId: 'r1', data: { input: 'x' } })
+        expect(rec.id).toMatch(/^\d+-\d+$/)
+        expect(rec.ts).toBeGreaterThanOrEqual(before)
+        expect(await store.stream.read(k('s1'))).toEqual([rec])
+      })
+
+      it('read of a missing subject is empty', async () => {
+        expect(await store.stream.read(k('nothing'))).toEqual([])
+      })
+
+      it('event fields keep their types, unknown fields too', async () => {
+        const event = { type: 'step:done', runId: '123', stepId: 'true', stepName: '{}', attempt: 2, data: [1, null, { a: '1' }], note: 'kept', big: 1795669463704 }
+        const rec = await store.stream.append(k('types'), event)
+        const [read] = await store.stream.read(k('types'))
+        expect(read).toEqual({ ...event, id: rec.id, ts: rec.ts })
+        expect(read).toEqual(rec)
+      })
+
+      it('types filter returns up to limit matching events', async () => {
+        for (let i = 0; i < 12; i++) await store.stream.append(k('mixed'), { type: i % 3 === 0 ? 'b' : 'a', data: i })
+        const got = await store.stream.read(k('mixed'), { types: ['b'], limit: 4 })
+        expect(got.map((e) => e.data)).toEqual([0, 3, 6, 9])
+      })
+
+      it('to includes every event of its millisecond', async () => {
+        for (const id of ['1000-0', '1000-1', '1000-2', '1001-0']) await redis.xadd(k('ms'), id, 'type', 't', 'ts', id.split('-')[0])
+        const got = await store.stream.read(k('ms'), { to: 1000 })
+        expect(got.map((e) => e.id)).toEqual(['1000-0', '1000-1', '1000-2'])
+      })
+
+      it('from is inclusive, after and before are exclusive', async () => {
+        for (const id of ['2000-0', '2000-1', '2001-0', '2002-0']) await redis.xadd(k('range'), id, 'type', 't')
+        expect((await store.stream.read(k('range'), { from: 2001 })).map((e) => e.id)).toEqual(['2001-0', '2002-0'])
+        expect((await store.stream.read(k('range'), { after: '2000-0' })).map((e) => e.id)).toEqual(['2000-1', '2001-0', '2002-0'])
+        expect((await store.stream.read(k('range'), { before: '2001-0' })).map((e) => e.id)).toEqual(['2000-0', '2000-1'])
+      })
+
+      it('order desc returns the newest first, limit counts', async () => {
+        for (let i = 0; i < 5; i++) await store.stream.append(k('order'), { type: 't', data: i })
+        expect((await store.stream.read(k('order'), { order: 'desc', limit: 2 })).map((e) => e.data)).toEqual([4, 3])
+        expect((await store.stream.read(k('order'), { order: 'desc', types: ['t'], limit: 3 })).map((e) => e.data)).toEqual([4, 3, 2])
+      })
+
+      it('limit 0 returns no events', async () => {
+        await store.stream.append(k('zero'), { type: 't' })
+        expect(await store.stream.read(k('zero'), { limit: 0 })).toEqual([])
+      })
+
+      it('delete reports whether the stream existed', async () => {
+        await store.stream.append(k('del'), { type: 't' })
+        expect(await store.stream.delete(k('del'))).toBe(true)
+        expect(await store.stream.read(k('del'))).toEqual([])
+        expect(await store.stream.delete(k('del'))).toBe(false)
+      })
+    })
+
+    describe('index', () => {
+      const meta = { cron: '0 * * * *', enabled: true, stats: { totalFires: 0, lastFire: 1795669463704 } }
+
+      it('add then get returns the entry with version 0', async () => {
+        await store.index.add(k('i1'), 'a', 1795669463704, meta)
+        expect(await store.index.get(k('i1'), 'a')).toEqual({ id: 'a', score: 1795669463704, metadata: { version: 0, ...meta } })
+      })
+
+      it('get of a missing entry is null', async () => {
+        expect(await store.index.get(k('i1'), 'missing')).toBeNull()
+      })
+
+      it('metadata round-trips exactly', async () => {
+        const m = {
+          numericString: '123',
+          boolString: 'true',
+          empty: '',
+          list: [1, null, 'x'],
+          events: { 'order.created': { completed: 2 } },
+          nothing: {},
+          nested: { deeper: { empty: {} } },
+        }
+        await store.index.add(k('exact'), 'a', 1, m)
+        expect((await store.index.get(k('exact'), 'a')).metadata).toEqual({ version: 0, ...m })
+      })
+
+      it('stored __proto__ keys never pollute a prototype', async () => {
+        await store.index.add(k('proto'), 'a', 1, JSON.parse('{"__proto__":{"polluted":1},"constructor":{"prototype":{"x":1}}}'))
+        try {
+          const got = await store.index.get(k('proto'), 'a')
+          await store.index.read(k('proto'))
+          expect({}.polluted).toBeUndefined()
+          expect({}.x).toBeUndefined()
+          expect(Object.getOwnPropertyNames(got.metadata)).toContain('__proto__')
+        } finally {
+          // an adapter that fails this must not leave the pollution to later tests
+          delete Object.prototype.polluted
+          delete Object.prototype.x
+        }
+      })
+
+      it('add replaces the metadata and the version never goes backwards', async () => {
+        await store.index.add(k('re'), 'a', 1, { a: 1, b: { c: 2 } })
+        await store.index.update(k('re'), 'a', { a: 5 })
+        await store.index.add(k('re'), 'a', 2, { z: 1 })
+        expect(await store.index.get(k('re'), 'a')).toEqual({ id: 'a', score: 2, metadata: { version: 2, z: 1 } })
+      })
+
+      it('a version passed in metadata is ignored', async () => {
+        await store.index.add(k('ver'), 'a', 1, { version: 41, x: 1 })
+        expect((await store.index.get(k('ver'), 'a')).metadata).toEqual({ version: 0, x: 1 })
+      })
+
+      it('update deep-merges and bumps the version', async () => {
+        await store.index.add(k('up'), 'a', 1, { status: 'queued', emittedEvents: { start: { completed: 1 } }, keep: 'x' })
+        expect(await store.index.update(k('up'), 'a', { status: 'running', emittedEvents: { start: { failed: 1 }, end: { completed: 1 } } })).toBe(true)
+        expect((await store.index.get(k('up'), 'a')).metadata).toEqual({
+          version: 1,
+          status: 'running',
+          keep: 'x',
+          emittedEvents: { start: { completed: 1, failed: 1 }, end: { completed: 1 } },
+        })
+      })
+
+      it('update with null deletes the whole subtree', async () => {
+        await store.index.add(k('null'), 'a', 1, { stats: { a: 1, b: { c: 2 } }, other: 1 })
+        await store.index.update(k('null'), 'a', { stats: null })
+        expect((await store.index.get(k('null'), 'a')).metadata).toEqual({ version: 1, other: 1 })
+      })
+
+      it('a field may change between a number and an object', async () => {
+        await store.index.add(k('shape'), 'a', 1, { x: 5, y: { a: 1, b: 2 } })
+        await store.index.update(k('shape'), 'a', { x: { n: 1 }, y: 7 })
+        expect((await store.index.get(k('shape'), 'a')).metadata).toEqual({ version: 1, x: { n: 1 }, y: 7 })
+      })
+
+      it('an entry added without metadata can be updated', async () => {
+        await store.index.add(k('bare'), 'a', 1)
+        expect(await store.index.get(k('bare'), 'a')).toEqual({ id: 'a', score: 1 })
+        expect(await store.index.update(k('bare'), 'a', { status: 'done' })).toBe(true)
+        expect((await store.index.get(k('bare'), 'a')).metadata).toEqual({ version: 1, status: 'done' })
+      })
+
+      it('update of a missing entry returns false and writes nothing', async () => {
+        expect(await store.index.update(k('none'), 'ghost', { a: 1 })).toBe(false)
+        expect(await redis.exists(k('none'), `${k('none')}:meta:ghost`)).toBe(0)
+      })
+
+      it('50 concurrent updateWithRetry calls all land', async () => {
+        await store.index.add(k('race'), 'run', 1, { status: 'running' })
+        await Promise.all(Array.from({ length: 50 }, (_, i) => store.index.updateWithRetry(k('race'), 'run', { steps: { [`s${i}`]: { done: i } } })))
+        const { metadata } = await store.index.get(k('race'), 'run')
+        expect(metadata.version).toBe(50)
+        expect(Object.keys(metadata.steps)).toHaveLength(50)
+        for (let i = 0; i < 50; i++) expect(metadata.steps[`s${i}`]).toEqual({ done: i })
+      })
+
+      it('increment adds fractions and negatives at a dotted path, with the version', async () => {
+        await store.index.add(k('inc'), 'a', 1, { stats: { running: 1 } })
+        expect(await store.index.increment(k('inc'), 'a', 'stats.running')).toBe(2)
+        expect(await store.index.increment(k('inc'), 'a', 'stats.running', -3)).toBe(-1)
+        expect(await store.index.increment(k('inc'), 'a', 'stats.load', 0.5)).toBe(0.5)
+        expect((await store.index.get(k('inc'), 'a')).metadata).toEqual({ version: 3, stats: { running: -1, load: 0.5 } })
+      })
+
+      it('increment of a missing entry rejects NOT_FOUND and creates nothing', async () => {
+        await expect(store.index.increment(k('inc'), 'ghost', 'n')).rejects.toMatchObject({ code: 'NOT_FOUND' })
+        expect(await redis.exists(`${k('inc')}:meta:ghost`)).toBe(0)
+      })
+
+      it('read lists by descending score with offset and limit, scores exact', async () => {
+        for (const [id, score] of [['a', 1.5], ['b', 3.25], ['c', 2], ['d', 1795669463704.5]]) await store.index.add(k('list'), id, score, { id })
+        const all = await store.index.read(k('list'))
+        expect(all.map((e) => [e.id, e.score])).toEqual([['d', 1795669463704.5], ['b', 3.25], ['c', 2], ['a', 1.5]])
+        expect(all[0].metadata).toEqual({ version: 0, id: 'd' })
+        expect((await store.index.read(k('list'), { offset: 1, limit: 2 })).map((e) => e.id)).toEqual(['b', 'c'])
+        expect(await store.index.read(k('list'), { limit: 0 })).toEqual([])
+      })
+
+      it('read filters on nested fields and lists of allowed values, by type', async () => {
+        await store.index.add(k('f'), 'a', 3, { status: 'running', step: { attempt: 1 } })
+        await store.index.add(k('f'), 'b', 2, { status: 'queued', step: { attempt: 2 } })
+        await store.index.add(k('f'), 'c', 1, { status: 'failed', step: { attempt: '1' } })
+        const ids = async (filter) => (await store.index.read(k('f'), { filter })).map((e) => e.id)
+        expect(await ids({ status: ['running', 'queued'] })).toEqual(['a', 'b'])
+        expect(await ids({ 'step.attempt': 1 })).toEqual(['a'])
+        expect(await ids({ step: { attempt: [2, '1'] } })).toEqual(['b', 'c'])
+      })
+
+      it('read with a filter covers the whole index', async () => {
+        const key = k('big')
+        const pipe = redis.pipeline()
+        for (let i = 0; i < 10050; i++) {
+          pipe.zadd(key, i, `e${i}`)
+          pipe.hset(`${key}:meta:e${i}`, 'version', '0', 'status', i < 5 ? 'running' : 'done')
+        }
+        await pipe.exec()
+        const got = await store.index.read(key, { filter: { status: 'running' }, limit: 1000 })
+        expect(got.map((e) => e.id)).toEqual(['e4', 'e3', 'e2', 'e1', 'e0'])
+      })
+
+      it('delete removes the member and its metadata', async () => {
+        await store.index.add(k('d'), 'a', 1, { x: 1 })
+        expect(await store.index.delete(k('d'), 'a')).toBe(true)
+        expect(await store.index.get(k('d'), 'a')).toBeNull()
+        expect(await redis.exists(`${k('d')}:meta:a`)).toBe(0)
+        expect(await store.index.delete(k('d'), 'a')).toBe(false)
+      })
+    })
+
+    describe('kv', () => {
+      it('set and get round-trip type and value', async () => {
+        const values = ['123', '', 'true', 'null', '{"a":1}', 'plain', 0, 1.5, 1795669463704, true, false, null, [1, null, '2'], { a: { b: ['x'] } }]
+        for (const [i, v] of values.entries()) await store.kv.set(k(`v${i}`), v)
+        for (const [i, v] of values.entries()) expect(await store.kv.get(k(`v${i}`))).toEqual(v)
+      })
+
+      it('get of a missing key is null', async () => {
+        expect(await store.kv.get(k('missing'))).toBeNull()
+      })
+
+      it('ttl is honoured in fractions of a second', async () => {
+        await store.kv.set(k('ttl'), { owner: 'w1' }, 1.5)
+        const pttl = await redis.pttl(k('ttl'))
+        expect(pttl).toBeGreaterThan(1000)
+        expect(pttl).toBeLessThanOrEqual(1500)
+      })
+
+      it('a ttl that is not positive is rejected and nothing is written', async () => {
+        for (const ttl of [0, -5]) {
+          await expect(store.kv.set(k(`bad-ttl${ttl}`), 1, ttl)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' })
+          expect(await redis.exists(k(`bad-ttl${ttl}`))).toBe(0)
+        }
+      })
+
+      it('increment counts at exactly its key', async () => {
+        expect(await store.kv.increment(k('a:b:c'))).toBe(1)
+        expect(await store.kv.increment(k('a:b:c'), 4)).toBe(5)
+        expect(await store.kv.get(k('a:b:c'))).toBe(5)
+        expect(await store.kv.increment(k('frac'), 0.25)).toBe(0.25)
+        expect(await store.kv.increment(k('frac'), -1)).toBe(-0.75)
+      })
+
+      it('delete removes the key', async () => {
+        await store.kv.set(k('gone'), 1)
+        await store.kv.delete(k('gone'))
+        expect(await store.kv.get(k('gone'))).toBeNull()
+      })
+
+      it('clear deletes every matching key and returns the exact count', async () => {
+        const pipe = redis.pipeline()
+        for (let i = 0; i < 2500; i++) pipe.set(k(`clear:${i}`), '1')
+        pipe.set(k('clearx'), '1')
+        await pipe.exec()
+        expect(await store.kv.clear(k('clear:*'))).toBe(2500)
+        expect(await redis.exists(k('clearx'))).toBe(1)
+        expect(await store.kv.clear(k('clear:*'))).toBe(0)
+      })
+    })
+
+    describe('values follow JSON', () => {
+      it('undefined properties are omitted and toJSON is used', async () => {
+        const when = new Date('2026-01-02T03:04:05.678Z')
+        await store.kv.set(k('json'), { a: undefined, b: 1, when })
+        expect(await store.kv.get(k('json'))).toEqual({ b: 1, when: '2026-01-02T03:04:05.678Z' })
+      })
+
+      it('what JSON cannot hold is rejected and nothing is written', async () => {
+        const cyclic = {}
+        cyclic.self = cyclic
+        const bad = [undefined, () => 1, Symbol('s'), NaN, Infinity, -Infinity, 10n, cyclic, new Map([[1, 2]]), new Set([1]), { nested: { n: NaN } }]
+        for (const [i, value] of bad.entries()) {
+          await expect(store.kv.set(k(`bad${i}`), value), `value #${i}`).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' })
+          expect(await redis.exists(k(`bad${i}`))).toBe(0)
+        }
+        await expect(store.index.add(k('badmeta'), 'a', 1, { n: 10n })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' })
+        await expect(store.stream.append(k('badevent'), { type: 't', data: new Map() })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' })
+        expect(await redis.exists(k('badmeta'), `${k('badmeta')}:meta:a`, k('badevent'))).toBe(0)
+      })
+
+      it('large integers come back as numbers', async () => {
+        const now = Date.now()
+        await store.kv.set(k('now'), { now })
+        const got = await store.kv.get(k('now'))
+        expect(typeof got.now).toBe('number')
+        expect(got.now).toBe(now)
+        expect(await redis.get(k('now'))).toBe(`{"now":${now}}`)
+      })
+    })
+  })
+}

@@ -1,0 +1,33 @@
+// The contract suite against this package and against the published 0.5.15 adapter.
+import { contractSuite } from './contract.mjs'
+import { nativeStore, seedStore } from './support/stores.mjs'
+
+contractSuite('RedisStore (native)', () => nativeStore())
+
+// Each of these is a defect of 0.5.15 listed in store-contract.md (or a rule it predates).
+contractSuite('0.5.15 (ioredis)', () => seedStore(), {
+  expectedFailures: [
+    'event fields keep their types, unknown fields too',
+    'types filter returns up to limit matching events',
+    'to includes every event of its millisecond',
+    'limit 0 returns no events',
+    'metadata round-trips exactly',
+    'stored __proto__ keys never pollute a prototype',
+    'add replaces the metadata and the version never goes backwards',
+    'a version passed in metadata is ignored',
+    'update with null deletes the whole subtree',
+    'a field may change between a number and an object',
+    'an entry added without metadata can be updated',
+    '50 concurrent updateWithRetry calls all land',
+    'increment adds fractions and negatives at a dotted path, with the version',
+    'increment of a missing entry rejects NOT_FOUND and creates nothing',
+    'read lists by descending score with offset and limit, scores exact',
+    'read filters on nested fields and lists of allowed values, by type',
+    'read with a filter covers the whole index',
+    'set and get round-trip type and value',
+    'ttl is honoured in fractions of a second',
+    'a ttl that is not positive is rejected and nothing is written',
+    'increment counts at exactly its key',
+    'what JSON cannot hold is rejected and nothing is written',
+  ],
+})

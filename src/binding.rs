@@ -1,0 +1,195 @@
+//! The napi boundary: converts JS arguments, delegates to [`crate::store`], converts back.
+//!
+//! This class is internal; `store.cjs` wraps it into the public `RedisStore`. Values cross as
+//! JSON text, and a failure reaches JS as an `Error` whose message starts with its code
+//! (`"NOT_FOUND: index.increment(…): …"`), which the wrapper turns into `err.code`.
+
+use crate::error::StoreError;
+use crate::store::config::{Options, TlsOptions};
+use crate::store::{IndexReadOptions, Store, StreamReadOptions};
+use napi::{Error, Result, Status};
+use napi_derive::napi;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[napi_derive::module_init]
+fn init() {
+  // redis-rs's rustls needs a process-wide crypto provider; Err only means one is installed.
+  let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+fn js(e: StoreError) -> Error {
+  Error::new(Status::GenericFailure, e.to_string())
+}
+
+/// Settings, flattened and already validated by the JS wrapper.
+#[napi(object)]
+pub struct NativeOptions {
+  pub url: Option<String>,
+  pub host: Option<String>,
+  pub port: Option<u32>,
+  pub username: Option<String>,
+  pub password: Option<String>,
+  pub db: Option<i64>,
+  pub tls: Option<bool>,
+  pub tls_ca: Option<String>,
+  pub tls_cert: Option<String>,
+  pub tls_key: Option<String>,
+  pub tls_servername: Option<String>,
+  pub connect_timeout_ms: Option<u32>,
+  pub command_timeout_ms: Option<u32>,
+  pub trim_max_len: Option<f64>,
+  pub trim_approx: Option<bool>,
+}
+
+impl From<NativeOptions> for Options {
+  fn from(o: NativeOptions) -> Options {
+    let tls_wanted = o.tls.unwrap_or(false) || o.tls_ca.is_some() || o.tls_cert.is_some() || o.tls_key.is_some() || o.tls_servername.is_some();
+    Options {
+      url: o.url,
+      host: o.host,
+      port: o.port.map(|p| p as u16),
+      username: o.username,
+      password: o.password,
+      db: o.db,
+      tls: tls_wanted.then(|| TlsOptions { ca: o.tls_ca, cert: o.tls_cert, key: o.tls_key, servername: o.tls_servername }),
+      connect_timeout: o.connect_timeout_ms.map(|ms| Duration::from_millis(ms.into())),
+      command_timeout: o.command_timeout_ms.map(|ms| Duration::from_millis(ms.into())),
+      trim_max_len: o.trim_max_len.map(|n| n as u64),
+      trim_approx: o.trim_approx.unwrap_or(true),
+    }
+  }
+}
+
+#[napi(object)]
+pub struct NativeStreamReadOptions {
+  pub types: Option<Vec<String>>,
+  pub after: Option<String>,
+  pub before: Option<String>,
+  pub from: Option<f64>,
+  pub to: Option<f64>,
+  pub limit: Option<f64>,
+  pub desc: Option<bool>,
+}
+
+#[napi(object)]
+pub struct NativeIndexReadOptions {
+  pub offset: Option<f64>,
+  pub limit: Option<f64>,
+  pub filter: Option<String>,
+}
+
+#[napi]
+pub struct NativeStore {
+  store: Arc<Store>,
+}
+
+#[napi]
+impl NativeStore {
+  #[napi(constructor)]
+  pub fn new(options: NativeOptions) -> Result<Self> {
+    let store = Store::new(&options.into()).map_err(js)?;
+    Ok(NativeStore { store: Arc::new(store) })
+  }
+
+  /// `host:port` of the server.
+  #[napi(getter)]
+  pub fn address(&self) -> String {
+    self.store.address().to_string()
+  }
+
+  #[napi]
+  pub fn close(&self) {
+    self.store.close();
+  }
+
+  #[napi(getter)]
+  pub fn closed(&self) -> bool {
+    self.store.is_closed()
+  }
+
+  #[napi]
+  pub async fn stream_append(&self, subject: String, event: String) -> Result<String> {
+    self.store.stream_append(&subject, &event).await.map_err(js)
+  }
+
+  #[napi]
+  pub async fn stream_read(&self, subject: String, options: NativeStreamReadOptions) -> Result<String> {
+    let opts = StreamReadOptions {
+      types: options.types,
+      after: options.after,
+      before: options.before,
+      from: options.from,
+      to: options.to,
+      limit: options.limit,
+      desc: options.desc.unwrap_or(false),
+    };
+    self.store.stream_read(&subject, &opts).await.map_err(js)
+  }
+
+  #[napi]
+  pub async fn stream_delete(&self, subject: String) -> Result<bool> {
+    self.store.stream_delete(&subject).await.map_err(js)
+  }
+
+  #[napi]
+  pub async fn index_add(&self, key: String, id: String, score: f64, metadata: Option<String>) -> Result<()> {
+    self.store.index_add(&key, &id, score, metadata.as_deref()).await.map_err(js)
+  }
+
+  #[napi]
+  pub async fn index_get(&self, key: String, id: String) -> Result<Option<String>> {
+    self.store.index_get(&key, &id).await.map_err(js)
+  }
+
+  #[napi]
+  pub async fn index_read(&self, key: String, options: NativeIndexReadOptions) -> Result<String> {
+    let opts = IndexReadOptions { offset: options.offset, limit: options.limit, filter_json: options.filter };
+    self.store.index_read(&key, &opts).await.map_err(js)
+  }
+
+  #[napi]
+  pub async fn index_update(&self, key: String, id: String, partial: String) -> Result<bool> {
+    self.store.index_update(&key, &id, &partial).await.map_err(js)
+  }
+
+  #[napi]
+  pub async fn index_update_with_retry(&self, key: String, id: String, partial: String, max_retries: u32) -> Result<()> {
+    self.store.index_update_with_retry(&key, &id, &partial, max_retries).await.map_err(js)
+  }
+
+  #[napi]
+  pub async fn index_increment(&self, key: String, id: String, field: String, by: f64) -> Result<f64> {
+    self.store.index_increment(&key, &id, &field, by).await.map_err(js)
+  }
+
+  #[napi]
+  pub async fn index_delete(&self, key: String, id: String) -> Result<bool> {
+    self.store.index_delete(&key, &id).await.map_err(js)
+  }
+
+  #[napi]
+  pub async fn kv_get(&self, key: String) -> Result<Option<String>> {
+    self.store.kv_get(&key).await.map_err(js)
+  }
+
+  #[napi]
+  pub async fn kv_set(&self, key: String, value: String, ttl_seconds: Option<f64>) -> Result<()> {
+    self.store.kv_set(&key, &value, ttl_seconds).await.map_err(js)
+  }
+
+  #[napi]
+  pub async fn kv_delete(&self, key: String) -> Result<bool> {
+    self.store.kv_delete(&key).await.map_err(js)
+  }
+
+  #[napi]
+  pub async fn kv_clear(&self, pattern: String) -> Result<f64> {
+    self.store.kv_clear(&pattern).await.map(|n| n as f64).map_err(js)
+  }
+
+  #[napi]
+  pub async fn kv_increment(&self, key: String, by: f64) -> Result<f64> {
+    self.store.kv_increment(&key, by).await.map_err(js)
+  }
+}
