@@ -25,7 +25,8 @@ function ping(port) {
     socket.on('connect', () => socket.write('PING\r\n'))
     socket.on('data', (d) => {
       socket.destroy()
-      resolve(d.toString().startsWith('+PONG'))
+      // a server with a password answers -NOAUTH, which also means it is up
+      resolve(/^(\+PONG|-NOAUTH)/.test(d.toString()))
     })
     socket.on('error', () => resolve(false))
     socket.on('timeout', () => {

@@ -2,9 +2,10 @@
 //!
 //! - Nothing connects until the first call.
 //! - While there is no connection, one background task reconnects with a backoff of 100 ms
-//!   doubling to 1 s. A call that finds no connection waits for that task's next attempt, at
-//!   most the connect timeout, and then fails with UNAVAILABLE; so calls fail fast during an
-//!   outage, and the first call after Redis is back succeeds.
+//!   doubling to 1 s. A call that finds no connection wakes that task (attempts stay at least
+//!   100 ms apart however many calls arrive) and waits for the attempt, at most the connect
+//!   timeout, then fails with UNAVAILABLE. So calls fail fast during an outage, an idle store
+//!   retries only once a second, and the first call after Redis is back succeeds.
 //! - A call whose connection broke or timed out retires that connection (a stalled socket would
 //!   otherwise keep timing out), and the task starts again. Commands are never re-sent here;
 //!   the store decides what may be retried.
@@ -15,8 +16,8 @@ use crate::error::{Code, Result, StoreError};
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Client};
 use std::sync::{Arc, Mutex, Weak};
-use std::time::Duration;
-use tokio::sync::watch;
+use std::time::{Duration, Instant};
+use tokio::sync::{watch, Notify};
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_millis(1000);
@@ -29,6 +30,8 @@ pub struct Connector {
   state: Mutex<State>,
   /// Bumped after every connect attempt and on close, so waiting calls look again.
   attempts: watch::Sender<u64>,
+  /// Cuts the reconnect backoff short when a call is waiting.
+  wake: Arc<Notify>,
 }
 
 #[derive(Default)]
@@ -61,6 +64,7 @@ impl Connector {
       address: setup.address,
       state: Mutex::new(State::default()),
       attempts: watch::channel(0).0,
+      wake: Arc::new(Notify::new()),
     })
   }
 
@@ -101,10 +105,12 @@ impl Connector {
     if let Some(live) = &state.live {
       return Ok(Some(Lease { conn: live.conn.clone(), generation: live.generation }));
     }
-    if !state.reconnecting {
+    if state.reconnecting {
+      self.wake.notify_one();
+    } else {
       state.reconnecting = true;
       state.last_error = None;
-      tokio::spawn(reconnect(Arc::downgrade(self)));
+      tokio::spawn(reconnect(Arc::downgrade(self), self.wake.clone()));
     }
     Ok(None)
   }
@@ -132,6 +138,7 @@ impl Connector {
     state.live = None;
     drop(state);
     self.attempts.send_modify(|n| *n += 1);
+    self.wake.notify_one();
   }
 
   pub fn is_closed(&self) -> bool {
@@ -140,10 +147,11 @@ impl Connector {
 }
 
 /// Connects with backoff until it succeeds, the store is closed, or the store is gone.
-async fn reconnect(connector: Weak<Connector>) {
+async fn reconnect(connector: Weak<Connector>, wake: Arc<Notify>) {
   let mut backoff = FIRST_BACKOFF;
   loop {
     let Some(this) = connector.upgrade() else { return };
+    let started = Instant::now();
     let attempt = tokio::time::timeout(this.connect_timeout, this.client.get_multiplexed_async_connection_with_config(&this.config)).await;
     let outcome = match attempt {
       Ok(Ok(conn)) => Ok(conn),
@@ -171,7 +179,10 @@ async fn reconnect(connector: Weak<Connector>) {
       return;
     }
     drop(this);
-    tokio::time::sleep(backoff).await;
+    tokio::select! {
+      _ = tokio::time::sleep(backoff) => {}
+      _ = wake.notified() => tokio::time::sleep(FIRST_BACKOFF.saturating_sub(started.elapsed())).await,
+    }
     backoff = (backoff * 2).min(MAX_BACKOFF);
   }
 }

@@ -1,0 +1,263 @@
+// Errors, connections and lifecycle of the native RedisStore: codes, messages, close(),
+// outages and restarts, timeouts, ACL users, and a password that must never leak.
+import { inspect } from 'node:util'
+import IORedis from 'ioredis'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { RedisStore, StoreError } from '../store.mjs'
+import { freePort, startRedis } from './support/redis-server.mjs'
+import { nativeStore, rawClient, uniquePrefix } from './support/stores.mjs'
+
+const CANARY = 'S3cr3t-canary-7f3a'
+
+async function clientCount(redis) {
+  return (await redis.client('LIST')).trim().split('\n').length
+}
+
+describe('arguments and options', () => {
+  let store
+  beforeAll(() => {
+    store = nativeStore()
+  })
+  afterAll(() => store.close())
+
+  test('bad options throw INVALID_ARGUMENT from the constructor', () => {
+    const bad = [
+      { connection: { port: 'abc' } },
+      { connection: { port: 70000 } },
+      { connection: { db: -1 } },
+      { connection: { tls: 'yes' } },
+      { connection: { url: 'redis://127.0.0.1:6379', host: 'x' } },
+      { connection: { url: 'http://127.0.0.1' } },
+      { connection: { tls: { cert: 'only a cert' } } },
+      { streams: { trim: { maxLen: -1 } } },
+      { logger: {} },
+      'not an object',
+    ]
+    for (const options of bad) {
+      let error
+      try {
+        new RedisStore(options)
+      } catch (e) {
+        error = e
+      }
+      expect(error, JSON.stringify(options)).toBeInstanceOf(StoreError)
+      expect(error.code).toBe('INVALID_ARGUMENT')
+    }
+  })
+
+  test('the 0.5.15 option shape and a URL are accepted', async () => {
+    const a = new RedisStore({ connection: { host: 'localhost', port: 6379, db: 0, password: undefined }, prefix: 'nvent', streams: { trim: { maxLen: 10000, approx: true } } })
+    const b = new RedisStore({ connection: { url: 'rediss://user:pw@localhost:6380/2', tls: { servername: 'redis.local' } } })
+    expect(a.prefix).toBe('nvent')
+    await Promise.all([a.close(), b.close()])
+  })
+
+  test('bad arguments reject the promise instead of throwing', async () => {
+    const calls = [
+      () => store.kv.set(1, 'x'),
+      () => store.kv.set('k', 1, '10'),
+      () => store.index.add('k', 'id', '1'),
+      () => store.index.add('k', 'id', NaN),
+      () => store.index.add('k', 'id', Infinity),
+      () => store.index.update('k', 'id', null),
+      () => store.index.updateWithRetry('k', 'id', {}, 0),
+      () => store.index.increment('k', 'id', 'a..b'),
+      () => store.index.read('k', { limit: -1 }),
+      () => store.index.read('k', { offset: 1.5 }),
+      () => store.stream.append('s', { data: 1 }),
+      () => store.stream.append('s', 'event'),
+      () => store.stream.read('s', { order: 'up' }),
+      () => store.stream.read('s', { after: 'abc' }),
+      () => store.stream.read('s', { limit: 2.5 }),
+      () => store.kv.increment('k', 'one'),
+    ]
+    for (const call of calls) {
+      let promise
+      expect(() => {
+        promise = call()
+      }).not.toThrow()
+      await expect(promise, call.toString()).rejects.toMatchObject({ name: 'StoreError', code: 'INVALID_ARGUMENT' })
+    }
+  })
+
+  test('messages name the operation and the key', async () => {
+    const key = `${uniquePrefix()}wrongtype`
+    await store.kv.set(key, 'a string')
+    const err = await store.stream.append(key, { type: 't' }).catch((e) => e)
+    expect(err).toBeInstanceOf(Error)
+    expect(err.code).toBe('REDIS')
+    expect(err.message).toContain('stream.append')
+    expect(err.message).toContain(JSON.stringify(key))
+    expect(err.message).toContain('WRONGTYPE')
+    await store.kv.delete(key)
+  })
+
+  test('store.stream, store.index and store.kv keep their identity', () => {
+    expect(store.stream).toBe(store.stream)
+    expect(store.index).toBe(store.index)
+    expect(store.kv).toBe(store.kv)
+  })
+})
+
+describe('connection', () => {
+  test('one connection serves concurrent calls, and close() is final', async () => {
+    const redis = rawClient()
+    const before = await clientCount(redis)
+    const store = nativeStore()
+    const key = `${uniquePrefix()}many`
+    await Promise.all(Array.from({ length: 200 }, (_, i) => store.kv.set(`${key}:${i}`, i)))
+    expect(await clientCount(redis)).toBe(before + 1)
+    await store.close()
+    await store.close()
+    expect(store.closed).toBe(true)
+    await expect(store.kv.get(`${key}:1`)).rejects.toMatchObject({ code: 'CLOSED' })
+    await expect(store.index.read('x')).rejects.toMatchObject({ code: 'CLOSED' })
+    await new Promise((r) => setTimeout(r, 50))
+    expect(await clientCount(redis)).toBe(before)
+    await redis.del(...Array.from({ length: 200 }, (_, i) => `${key}:${i}`))
+    redis.disconnect()
+  })
+
+  test('while Redis is down calls fail with UNAVAILABLE, one line is logged, and the first call after it is back succeeds', async () => {
+    const port = await freePort()
+    const lines = []
+    const logger = { warn: (m) => lines.push(['warn', m]), info: (m) => lines.push(['info', m]) }
+    const store = new RedisStore({ connection: { host: '127.0.0.1', port, connectTimeout: 500 }, logger })
+    for (let i = 0; i < 10; i++) {
+      await expect(store.kv.get('k')).rejects.toMatchObject({ code: 'UNAVAILABLE' })
+    }
+    expect(lines).toHaveLength(1)
+    expect(lines[0][0]).toBe('warn')
+    expect(lines[0][1]).toContain(`127.0.0.1:${port}`)
+    const server = await startRedis({ port })
+    try {
+      expect(await store.kv.get('k')).toBeNull()
+      expect(lines).toHaveLength(2)
+      expect(lines[1][0]).toBe('info')
+    } finally {
+      await store.close()
+      await server.stop()
+    }
+  })
+
+  test('a restart in the middle of a run loses no acknowledged write and needs no new store', async () => {
+    const server = await startRedis({ args: ['--appendonly', 'yes', '--appendfsync', 'always'] })
+    const store = new RedisStore({ connection: { host: '127.0.0.1', port: server.port, connectTimeout: 1000 }, logger: false })
+    const acknowledged = []
+    const failures = new Set()
+    let running = true
+    const writer = (async () => {
+      for (let i = 0; running; i++) {
+        try {
+          acknowledged.push((await store.stream.append('restart:events', { type: 't', data: i })).id)
+        } catch (e) {
+          failures.add(e.code)
+          await new Promise((r) => setTimeout(r, 10))
+        }
+      }
+    })()
+    try {
+      await new Promise((r) => setTimeout(r, 200))
+      await server.kill('SIGKILL')
+      await new Promise((r) => setTimeout(r, 300))
+      await server.start()
+      const firstAfter = await store.kv.set('restart:probe', 1).then(
+        () => 'ok',
+        (e) => e.code,
+      )
+      expect(firstAfter).toBe('ok')
+      await new Promise((r) => setTimeout(r, 200))
+      running = false
+      await writer
+      const stored = new Set((await store.stream.read('restart:events', { limit: 1e9 })).map((e) => e.id))
+      expect(acknowledged.length).toBeGreaterThan(10)
+      expect(acknowledged.filter((id) => !stored.has(id))).toEqual([])
+      expect([...failures].every((code) => ['UNAVAILABLE', 'UNCERTAIN', 'TIMEOUT'].includes(code))).toBe(true)
+      expect(failures.size).toBeGreaterThan(0)
+    } finally {
+      running = false
+      await writer
+      await store.close()
+      await server.stop()
+    }
+  })
+
+  test('a command that outlasts the timeout rejects with TIMEOUT, and the next call works', async () => {
+    const server = await startRedis({ args: ['--enable-debug-command', 'local'] })
+    const store = new RedisStore({ connection: { host: '127.0.0.1', port: server.port, commandTimeout: 200 }, logger: false })
+    const admin = new IORedis(server.url)
+    try {
+      await store.kv.set('k', 1)
+      const sleeping = admin.call('DEBUG', 'SLEEP', '1')
+      await new Promise((r) => setTimeout(r, 50))
+      await expect(store.kv.get('k')).rejects.toMatchObject({ code: 'TIMEOUT' })
+      await sleeping
+      expect(await store.kv.get('k')).toBe(1)
+    } finally {
+      admin.disconnect()
+      await store.close()
+      await server.stop()
+    }
+  })
+
+  test('scripts run again after Redis forgot them', async () => {
+    const store = nativeStore()
+    const redis = rawClient()
+    const key = `${uniquePrefix()}flush`
+    await store.index.add(key, 'a', 1, { n: 1 })
+    await redis.script('FLUSH')
+    expect(await store.index.update(key, 'a', { n: 2 })).toBe(true)
+    expect(await store.index.increment(key, 'a', 'n')).toBe(3)
+    await store.index.delete(key, 'a')
+    await store.close()
+    redis.disconnect()
+  })
+})
+
+describe('security', () => {
+  let server
+  beforeAll(async () => {
+    server = await startRedis({ args: ['--requirepass', CANARY] })
+    const admin = new IORedis(server.url, { password: CANARY })
+    // data commands only: no INFO, CONFIG, KEYS or anything else in @dangerous
+    await admin.call('ACL', 'SETUSER', 'nvent', 'on', `>${CANARY}`, '~*', 'resetchannels', '-@all', '+@read', '+@write', '+@keyspace', '+@scripting', '+ping', '+hello', '+client|setname', '+client|id', '-@dangerous', '+scan')
+    admin.disconnect()
+  })
+  afterAll(() => server.stop())
+
+  test('a user with only data commands can use every tier', async () => {
+    const store = new RedisStore({ connection: { host: '127.0.0.1', port: server.port, username: 'nvent', password: CANARY }, logger: false })
+    const rec = await store.stream.append('acl:s', { type: 't' })
+    expect(await store.stream.read('acl:s')).toEqual([rec])
+    await store.index.add('acl:i', 'a', 1, { n: 1 })
+    expect(await store.index.update('acl:i', 'a', { m: 1 })).toBe(true)
+    expect(await store.index.increment('acl:i', 'a', 'n')).toBe(2)
+    expect(await store.index.read('acl:i', { filter: { m: 1 } })).toHaveLength(1)
+    await store.kv.set('acl:k', 'v', 10)
+    expect(await store.kv.increment('acl:c')).toBe(1)
+    expect(await store.kv.clear('acl:*')).toBe(5)
+    await store.close()
+  })
+
+  test('the password never appears in errors, logs or inspect()', async () => {
+    const seen = []
+    const logger = { warn: (m) => seen.push(m), info: (m) => seen.push(m) }
+    const wrong = new RedisStore({ connection: { host: '127.0.0.1', port: server.port, password: `${CANARY}-wrong` }, logger })
+    const down = new RedisStore({ connection: { url: `redis://nvent:${CANARY}@127.0.0.1:${await freePort()}` }, logger })
+    for (const store of [wrong, down]) {
+      const err = await store.kv.get('x').catch((e) => e)
+      expect(err.code).toBe('UNAVAILABLE')
+      seen.push(err.message, err.stack, inspect(store), inspect(err))
+    }
+    for (const options of [{ connection: { url: `redis://:${CANARY}@[bad` } }, { connection: { url: `http://u:${CANARY}@h` } }]) {
+      try {
+        new RedisStore(options)
+      } catch (e) {
+        seen.push(e.message, e.stack)
+      }
+    }
+    expect(seen.length).toBeGreaterThan(6)
+    expect(seen.filter((s) => s.includes('S3cr3t'))).toEqual([])
+    await Promise.all([wrong.close(), down.close()])
+  })
+})
