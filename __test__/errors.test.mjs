@@ -4,7 +4,7 @@ import { inspect } from 'node:util'
 import IORedis from 'ioredis'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { RedisStore, StoreError } from '../store.mjs'
-import { freePort, startRedis } from './support/redis-server.mjs'
+import { freePort, startRedis } from '../scripts/redis-server.mjs'
 import { nativeStore, rawClient, uniquePrefix } from './support/stores.mjs'
 
 const CANARY = 'S3cr3t-canary-7f3a'

@@ -44,7 +44,8 @@ pub struct NativeOptions {
 
 impl From<NativeOptions> for Options {
   fn from(o: NativeOptions) -> Options {
-    let tls_wanted = o.tls.unwrap_or(false) || o.tls_ca.is_some() || o.tls_cert.is_some() || o.tls_key.is_some() || o.tls_servername.is_some();
+    let tls_wanted =
+      o.tls.unwrap_or(false) || o.tls_ca.is_some() || o.tls_cert.is_some() || o.tls_key.is_some() || o.tls_servername.is_some();
     Options {
       url: o.url,
       host: o.host,
@@ -52,7 +53,12 @@ impl From<NativeOptions> for Options {
       username: o.username,
       password: o.password,
       db: o.db,
-      tls: tls_wanted.then(|| TlsOptions { ca: o.tls_ca, cert: o.tls_cert, key: o.tls_key, servername: o.tls_servername }),
+      tls: tls_wanted.then(|| TlsOptions {
+        ca: o.tls_ca,
+        cert: o.tls_cert,
+        key: o.tls_key,
+        servername: o.tls_servername,
+      }),
       connect_timeout: o.connect_timeout_ms.map(|ms| Duration::from_millis(ms.into())),
       command_timeout: o.command_timeout_ms.map(|ms| Duration::from_millis(ms.into())),
       trim_max_len: o.trim_max_len.map(|n| n as u64),
@@ -144,7 +150,11 @@ impl NativeStore {
 
   #[napi]
   pub async fn index_read(&self, key: String, options: NativeIndexReadOptions) -> Result<String> {
-    let opts = IndexReadOptions { offset: options.offset, limit: options.limit, filter_json: options.filter };
+    let opts = IndexReadOptions {
+      offset: options.offset,
+      limit: options.limit,
+      filter_json: options.filter,
+    };
     self.store.index_read(&key, &opts).await.map_err(js)
   }
 
@@ -155,7 +165,11 @@ impl NativeStore {
 
   #[napi]
   pub async fn index_update_with_retry(&self, key: String, id: String, partial: String, max_retries: u32) -> Result<()> {
-    self.store.index_update_with_retry(&key, &id, &partial, max_retries).await.map_err(js)
+    self
+      .store
+      .index_update_with_retry(&key, &id, &partial, max_retries)
+      .await
+      .map_err(js)
   }
 
   #[napi]

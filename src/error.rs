@@ -50,7 +50,10 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 
 impl StoreError {
   pub fn new(code: Code, message: impl Into<String>) -> Self {
-    StoreError { code, message: message.into() }
+    StoreError {
+      code,
+      message: message.into(),
+    }
   }
 
   pub fn invalid(message: impl Into<String>) -> Self {
@@ -95,7 +98,9 @@ impl StoreError {
 /// TLS message; drop anything that looks like `user:secret@`.
 fn redact(text: &str) -> String {
   match (text.find("://"), text.rfind('@')) {
-    (Some(scheme), Some(at)) if at > scheme => format!("{}://***{}", &text[..scheme], &text[at..]),
+    (Some(scheme), Some(at)) if at > scheme => {
+      format!("{}://***{}", &text[..scheme], &text[at..])
+    }
     _ => text.to_string(),
   }
 }
@@ -120,7 +125,11 @@ mod tests {
 
   #[test]
   fn server_errors_are_redis_errors() {
-    let e = redis::RedisError::from((redis::ErrorKind::Server(redis::ServerErrorKind::ResponseError), "WRONGTYPE", "Operation against a key".to_string()));
+    let e = redis::RedisError::from((
+      redis::ErrorKind::Server(redis::ServerErrorKind::ResponseError),
+      "WRONGTYPE",
+      "Operation against a key".to_string(),
+    ));
     assert_eq!(StoreError::from_redis(&e, true).code, Code::Redis);
   }
 

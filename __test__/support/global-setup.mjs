@@ -1,5 +1,5 @@
 // One throwaway redis-server for the whole run, unless REDIS_URL points at one.
-import { startRedis } from './redis-server.mjs'
+import { startRedis } from '../../scripts/redis-server.mjs'
 
 export default async function setup({ provide }) {
   if (process.env.REDIS_URL) {

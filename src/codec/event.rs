@@ -9,7 +9,11 @@ use serde_json::{Map, Value};
 
 /// The field/value pairs to XADD for `event`. `id` is the stream's own and is not stored.
 pub fn to_fields(event: &Map<String, Value>) -> Vec<(String, String)> {
-  event.iter().filter(|(k, _)| k.as_str() != "id").map(|(k, v)| (k.clone(), scalar::encode(v))).collect()
+  event
+    .iter()
+    .filter(|(k, _)| k.as_str() != "id")
+    .map(|(k, v)| (k.clone(), scalar::encode(v)))
+    .collect()
 }
 
 /// Appends the JSON object of one stream entry to `out`.
@@ -44,7 +48,8 @@ mod tests {
 
   #[test]
   fn events_round_trip_with_their_types() {
-    let event = json!({"type": "flow:started", "runId": "123", "attempt": 2, "data": {"x": [1, null]}, "extra": "true", "ts": 1795669463704_u64});
+    let event =
+      json!({"type": "flow:started", "runId": "123", "attempt": 2, "data": {"x": [1, null]}, "extra": "true", "ts": 1795669463704_u64});
     let fields = to_fields(event.as_object().unwrap());
     assert_eq!(fields[0], ("type".to_string(), "flow:started".to_string()));
     assert_eq!(fields[1], ("runId".to_string(), "\"123\"".to_string()));
@@ -63,10 +68,17 @@ mod tests {
 
   #[test]
   fn legacy_entries_read_like_0_5_15() {
-    let fields = vec![("type".into(), "step:done".into()), ("ts".into(), "17".into()), ("data".into(), "{\"a\":1}".into())];
+    let fields = vec![
+      ("type".into(), "step:done".into()),
+      ("ts".into(), "17".into()),
+      ("data".into(), "{\"a\":1}".into()),
+    ];
     let mut out = String::new();
     push_record("17-0", &fields, &mut out);
-    assert_eq!(serde_json::from_str::<Value>(&out).unwrap(), json!({"id": "17-0", "type": "step:done", "ts": 17, "data": {"a": 1}}));
+    assert_eq!(
+      serde_json::from_str::<Value>(&out).unwrap(),
+      json!({"id": "17-0", "type": "step:done", "ts": 17, "data": {"a": 1}})
+    );
     assert_eq!(event_type(&fields).as_deref(), Some("step:done"));
   }
 

@@ -115,7 +115,9 @@ mod tests {
 
   #[test]
   fn nested_objects_flatten_to_dotted_fields() {
-    let flat = flatten(&obj(json!({"cron": "0 * * * *", "enabled": true, "stats": {"totalFires": 0, "lastFire": null}})));
+    let flat = flatten(&obj(
+      json!({"cron": "0 * * * *", "enabled": true, "stats": {"totalFires": 0, "lastFire": null}}),
+    ));
     assert_eq!(
       flat.sets,
       vec![
@@ -158,7 +160,10 @@ mod tests {
       ("tags".into(), "[\"a\",\"b\"]".into()),
     ];
     let v: Value = serde_json::from_str(&expand(&fields)).unwrap();
-    assert_eq!(v, json!({"version": 3, "status": "running", "stats": {"total": 5}, "tags": ["a", "b"]}));
+    assert_eq!(
+      v,
+      json!({"version": 3, "status": "running", "stats": {"total": 5}, "tags": ["a", "b"]})
+    );
   }
 
   #[test]

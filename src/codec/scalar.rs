@@ -45,9 +45,7 @@ pub fn decode(stored: &str) -> String {
 /// Whether `s` parses as a JSON value. Cheap for the common case of plain words.
 pub fn is_json(s: &str) -> bool {
   match s.trim_start_matches(is_json_whitespace).as_bytes().first() {
-    Some(b'"' | b'{' | b'[' | b'-' | b'0'..=b'9' | b't' | b'f' | b'n') => {
-      serde_json::from_str::<&RawValue>(s).is_ok()
-    }
+    Some(b'"' | b'{' | b'[' | b'-' | b'0'..=b'9' | b't' | b'f' | b'n') => serde_json::from_str::<&RawValue>(s).is_ok(),
     _ => false,
   }
 }
@@ -103,7 +101,17 @@ mod tests {
 
   #[test]
   fn strings_that_look_like_json_are_quoted() {
-    for s in [r#""123""#, r#""true""#, r#""false""#, r#""null""#, r#""[1,2]""#, r#""{}""#, r#""\"quoted\"""#, r#"" 7""#, r#""-1.5e3""#] {
+    for s in [
+      r#""123""#,
+      r#""true""#,
+      r#""false""#,
+      r#""null""#,
+      r#""[1,2]""#,
+      r#""{}""#,
+      r#""\"quoted\"""#,
+      r#"" 7""#,
+      r#""-1.5e3""#,
+    ] {
       let stored = encode(&raw(s));
       assert_eq!(stored, s, "{s} must be stored as a JSON literal");
       assert_eq!(decode(&stored), s);
@@ -119,7 +127,16 @@ mod tests {
 
   #[test]
   fn non_strings_are_json() {
-    for v in ["1795669463704", "1.5", "-0.25", "true", "false", "null", "[1,null,\"a\"]", "{\"a\":{}}"] {
+    for v in [
+      "1795669463704",
+      "1.5",
+      "-0.25",
+      "true",
+      "false",
+      "null",
+      "[1,null,\"a\"]",
+      "{\"a\":{}}",
+    ] {
       assert_eq!(encode(&raw(v)), v);
       assert_eq!(roundtrip(v), v);
     }

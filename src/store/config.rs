@@ -51,9 +51,10 @@ pub struct ClientSetup {
 impl Options {
   pub fn build(&self) -> Result<ClientSetup> {
     let mut info: ConnectionInfo = match &self.url {
-      Some(url) => url.as_str().into_connection_info().map_err(|_| {
-        StoreError::invalid("connection.url is not a valid redis:// or rediss:// URL")
-      })?,
+      Some(url) => url
+        .as_str()
+        .into_connection_info()
+        .map_err(|_| StoreError::invalid("connection.url is not a valid redis:// or rediss:// URL"))?,
       None => ConnectionAddr::Tcp(self.host.clone().unwrap_or_else(|| "localhost".into()), self.port.unwrap_or(6379))
         .into_connection_info()
         .map_err(|e| StoreError::invalid(e.to_string()))?,
@@ -72,7 +73,9 @@ impl Options {
     if let Some(db) = self.db {
       redis = redis.set_db(db);
     }
-    info = info.set_redis_settings(redis).set_tcp_settings(TcpSettings::default().set_nodelay(true));
+    info = info
+      .set_redis_settings(redis)
+      .set_tcp_settings(TcpSettings::default().set_nodelay(true));
 
     let (host, port, tls_in_url) = match info.addr() {
       ConnectionAddr::Tcp(host, port) => (host.clone(), *port, false),
@@ -95,22 +98,46 @@ impl Options {
         if tls.servername.is_some() {
           config = config.set_dns_resolver(FixedHost { host: host.clone() });
         }
-        info = info.set_addr(ConnectionAddr::TcpTls { host: verify_as, port, insecure: false, tls_params: None });
+        info = info.set_addr(ConnectionAddr::TcpTls {
+          host: verify_as,
+          port,
+          insecure: false,
+          tls_params: None,
+        });
         let client_tls = match (tls.cert, tls.key) {
-          (Some(cert), Some(key)) => Some(redis::ClientTlsConfig { client_cert: cert.into_bytes(), client_key: key.into_bytes() }),
+          (Some(cert), Some(key)) => Some(redis::ClientTlsConfig {
+            client_cert: cert.into_bytes(),
+            client_key: key.into_bytes(),
+          }),
           (None, None) => None,
           _ => return Err(StoreError::invalid("connection.tls.cert and connection.tls.key go together")),
         };
         if client_tls.is_none() && tls.ca.is_none() {
           Client::open(info)
         } else {
-          Client::build_with_tls(info, redis::TlsCertificates { client_tls, root_cert: tls.ca.map(String::into_bytes) })
+          Client::build_with_tls(
+            info,
+            redis::TlsCertificates {
+              client_tls,
+              root_cert: tls.ca.map(String::into_bytes),
+            },
+          )
         }
       }
     }
-    .map_err(|e| StoreError::invalid(format!("connection settings rejected: {}", e.detail().unwrap_or("invalid TLS certificate or key"))))?;
+    .map_err(|e| {
+      StoreError::invalid(format!(
+        "connection settings rejected: {}",
+        e.detail().unwrap_or("invalid TLS certificate or key")
+      ))
+    })?;
 
-    Ok(ClientSetup { client, config, connect_timeout, address })
+    Ok(ClientSetup {
+      client,
+      config,
+      connect_timeout,
+      address,
+    })
   }
 }
 
@@ -140,22 +167,40 @@ mod tests {
 
   #[test]
   fn url_and_host_conflict() {
-    let opts = Options { url: Some("redis://127.0.0.1:1".into()), host: Some("x".into()), ..Default::default() };
+    let opts = Options {
+      url: Some("redis://127.0.0.1:1".into()),
+      host: Some("x".into()),
+      ..Default::default()
+    };
     assert_eq!(opts.build().err().unwrap().code, crate::error::Code::InvalidArgument);
   }
 
   #[test]
   fn bad_url_message_hides_the_password() {
-    let opts = Options { url: Some("http://user:S3cr3t-canary@host".into()), ..Default::default() };
+    let opts = Options {
+      url: Some("http://user:S3cr3t-canary@host".into()),
+      ..Default::default()
+    };
     let err = opts.build().err().unwrap();
     assert!(!err.message.contains("S3cr3t"), "{}", err.message);
   }
 
   #[test]
   fn rediss_urls_and_tls_options_are_accepted() {
-    let setup = Options { url: Some("rediss://127.0.0.1:6380".into()), ..Default::default() }.build().unwrap();
+    let setup = Options {
+      url: Some("rediss://127.0.0.1:6380".into()),
+      ..Default::default()
+    }
+    .build()
+    .unwrap();
     assert_eq!(setup.address, "127.0.0.1:6380");
-    let half = Options { tls: Some(TlsOptions { cert: Some("x".into()), ..Default::default() }), ..Default::default() };
+    let half = Options {
+      tls: Some(TlsOptions {
+        cert: Some("x".into()),
+        ..Default::default()
+      }),
+      ..Default::default()
+    };
     assert!(half.build().is_err());
   }
 }

@@ -103,7 +103,10 @@ impl Connector {
       return Err(StoreError::new(Code::Closed, "the store was closed"));
     }
     if let Some(live) = &state.live {
-      return Ok(Some(Lease { conn: live.conn.clone(), generation: live.generation }));
+      return Ok(Some(Lease {
+        conn: live.conn.clone(),
+        generation: live.generation,
+      }));
     }
     if state.reconnecting {
       self.wake.notify_one();
@@ -150,9 +153,15 @@ impl Connector {
 async fn reconnect(connector: Weak<Connector>, wake: Arc<Notify>) {
   let mut backoff = FIRST_BACKOFF;
   loop {
-    let Some(this) = connector.upgrade() else { return };
+    let Some(this) = connector.upgrade() else {
+      return;
+    };
     let started = Instant::now();
-    let attempt = tokio::time::timeout(this.connect_timeout, this.client.get_multiplexed_async_connection_with_config(&this.config)).await;
+    let attempt = tokio::time::timeout(
+      this.connect_timeout,
+      this.client.get_multiplexed_async_connection_with_config(&this.config),
+    )
+    .await;
     let outcome = match attempt {
       Ok(Ok(conn)) => Ok(conn),
       Ok(Err(e)) => Err(connect_error_text(&e)),
@@ -167,7 +176,10 @@ async fn reconnect(connector: Weak<Connector>, wake: Arc<Notify>) {
       match outcome {
         Ok(conn) => {
           state.next_generation += 1;
-          state.live = Some(Live { generation: state.next_generation, conn });
+          state.live = Some(Live {
+            generation: state.next_generation,
+            conn,
+          });
           state.reconnecting = false;
           state.last_error = None;
         }

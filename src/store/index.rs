@@ -79,10 +79,14 @@ impl Store {
         invocation.arg("0");
       }
     }
-    self.run(Kind::Write, |mut c| {
-      let invocation = &invocation;
-      async move { invocation.invoke_async::<i64>(&mut c).await }
-    }).await.map(drop).map_err(ctx)
+    self
+      .run(Kind::Write, |mut c| {
+        let invocation = &invocation;
+        async move { invocation.invoke_async::<i64>(&mut c).await }
+      })
+      .await
+      .map(drop)
+      .map_err(ctx)
   }
 
   /// The entry as JSON (`{id, score, metadata?}`), or `None`.
@@ -91,7 +95,16 @@ impl Store {
     let (score, fields): (Option<String>, redis::Value) = self
       .run(Kind::Read, |mut c| {
         let meta = &meta;
-        async move { redis::pipe().cmd("ZSCORE").arg(key).arg(id).cmd("HGETALL").arg(meta).query_async(&mut c).await }
+        async move {
+          redis::pipe()
+            .cmd("ZSCORE")
+            .arg(key)
+            .arg(id)
+            .cmd("HGETALL")
+            .arg(meta)
+            .query_async(&mut c)
+            .await
+        }
       })
       .await
       .map_err(|e| e.context("index.get", &target(&[key, id])))?;
@@ -132,7 +145,8 @@ impl Store {
     'pages: loop {
       let rows = self.read_rows(key, start, FILTER_PAGE as u64).await.map_err(ctx)?;
       for (id, score, meta) in &rows {
-        let metadata = (!meta.is_empty()).then(|| serde_json::from_str::<serde_json::Value>(&hash::expand(meta)).expect("expand writes JSON"));
+        let metadata =
+          (!meta.is_empty()).then(|| serde_json::from_str::<serde_json::Value>(&hash::expand(meta)).expect("expand writes JSON"));
         if !filter::matches(metadata.as_ref(), &filter) {
           continue;
         }
@@ -162,7 +176,15 @@ impl Store {
   async fn read_rows(&self, key: &str, start: u64, count: u64) -> Result<Vec<(String, f64, Vec<(String, String)>)>> {
     let stop = start.saturating_add(count - 1).min(i64::MAX as u64);
     let ranked: redis::Value = self
-      .run(Kind::Read, |mut c| async move { redis::cmd("ZREVRANGE").arg(key).arg(start).arg(stop).arg("WITHSCORES").query_async(&mut c).await })
+      .run(Kind::Read, |mut c| async move {
+        redis::cmd("ZREVRANGE")
+          .arg(key)
+          .arg(start)
+          .arg(stop)
+          .arg("WITHSCORES")
+          .query_async(&mut c)
+          .await
+      })
       .await?;
     let mut ids = Vec::new();
     for (id, score) in pairs(ranked) {
@@ -175,12 +197,19 @@ impl Store {
     for (id, _) in &ids {
       pipe.cmd("HGETALL").arg(meta_key(key, id));
     }
-    let metas: Vec<redis::Value> = self.run(Kind::Read, |mut c| {
-      let pipe = &pipe;
-      async move { pipe.query_async(&mut c).await }
-    })
-    .await?;
-    Ok(ids.into_iter().zip(metas).map(|((id, score), meta)| (id, score, pairs(meta))).collect())
+    let metas: Vec<redis::Value> = self
+      .run(Kind::Read, |mut c| {
+        let pipe = &pipe;
+        async move { pipe.query_async(&mut c).await }
+      })
+      .await?;
+    Ok(
+      ids
+        .into_iter()
+        .zip(metas)
+        .map(|((id, score), meta)| (id, score, pairs(meta)))
+        .collect(),
+    )
   }
 
   /// Deep-merges `partial` into the entry's metadata. False when the entry does not exist.
@@ -192,7 +221,12 @@ impl Store {
     let updated = self
       .with_entry(key, id, |create| {
         let mut inv = scripts::INDEX_UPDATE.key(&meta);
-        inv.arg(if create { "1" } else { "0" }).arg(flat.sets.len()).arg(flat.deletes.len()).arg(flat.empties.len()).arg(ancestors.len());
+        inv
+          .arg(if create { "1" } else { "0" })
+          .arg(flat.sets.len())
+          .arg(flat.deletes.len())
+          .arg(flat.empties.len())
+          .arg(ancestors.len());
         for (field, value) in &flat.sets {
           inv.arg(field).arg(value);
         }
@@ -203,11 +237,17 @@ impl Store {
           inv.arg(field);
         }
         async move {
-          let version: i64 = self.run(Kind::Write, |mut c| {
-            let inv = &inv;
-            async move { inv.invoke_async(&mut c).await }
-          }).await?;
-          Ok(if version < 0 { ScriptOutcome::Missing } else { ScriptOutcome::Done(()) })
+          let version: i64 = self
+            .run(Kind::Write, |mut c| {
+              let inv = &inv;
+              async move { inv.invoke_async(&mut c).await }
+            })
+            .await?;
+          Ok(if version < 0 {
+            ScriptOutcome::Missing
+          } else {
+            ScriptOutcome::Done(())
+          })
         }
       })
       .await
@@ -254,10 +294,12 @@ impl Store {
           inv.arg(ancestor);
         }
         async move {
-          let reply: Vec<redis::Value> = self.run(Kind::Write, |mut c| {
-            let inv = &inv;
-            async move { inv.invoke_async(&mut c).await }
-          }).await?;
+          let reply: Vec<redis::Value> = self
+            .run(Kind::Write, |mut c| {
+              let inv = &inv;
+              async move { inv.invoke_async(&mut c).await }
+            })
+            .await?;
           let mut reply = reply.into_iter();
           let status = match reply.next() {
             Some(redis::Value::Int(n)) => n,
@@ -267,7 +309,10 @@ impl Store {
           match status {
             0 => Ok(ScriptOutcome::Done(parse_number(&detail)?)),
             -1 => Ok(ScriptOutcome::Missing),
-            -2 => Err(StoreError::invalid(format!("{:?} is not an object, so it has no field below it", path::split(&detail).join(".")))),
+            -2 => Err(StoreError::invalid(format!(
+              "{:?} is not an object, so it has no field below it",
+              path::split(&detail).join(".")
+            ))),
             _ => Err(StoreError::invalid("the field holds a value that is not a number")),
           }
         }
@@ -301,7 +346,11 @@ impl Store {
     if let ScriptOutcome::Done(v) = script(false).await? {
       return Ok(Some(v));
     }
-    let score: Option<String> = self.run(Kind::Read, |mut c| async move { redis::cmd("ZSCORE").arg(key).arg(id).query_async(&mut c).await }).await?;
+    let score: Option<String> = self
+      .run(Kind::Read, |mut c| async move {
+        redis::cmd("ZSCORE").arg(key).arg(id).query_async(&mut c).await
+      })
+      .await?;
     if score.is_none() {
       return Ok(None);
     }

@@ -13,7 +13,10 @@ impl Store {
   /// The stored value as JSON text, or `None` when the key does not exist.
   pub async fn kv_get(&self, key: &str) -> Result<Option<String>> {
     let stored: Option<String> = self
-      .run(Kind::Read, |mut c| async move { redis::cmd("GET").arg(key).query_async(&mut c).await })
+      .run(
+        Kind::Read,
+        |mut c| async move { redis::cmd("GET").arg(key).query_async(&mut c).await },
+      )
       .await
       .map_err(|e| e.context("kv.get", &target(&[key])))?;
     Ok(stored.map(|s| scalar::decode(&s)))
@@ -44,7 +47,9 @@ impl Store {
   /// Deletes the key; true when it existed.
   pub async fn kv_delete(&self, key: &str) -> Result<bool> {
     self
-      .run(Kind::Write, |mut c| async move { redis::cmd("DEL").arg(key).query_async::<i64>(&mut c).await })
+      .run(Kind::Write, |mut c| async move {
+        redis::cmd("DEL").arg(key).query_async::<i64>(&mut c).await
+      })
       .await
       .map(|n| n > 0)
       .map_err(|e| e.context("kv.delete", &target(&[key])))
@@ -61,7 +66,14 @@ impl Store {
     loop {
       let (next, keys): (u64, Vec<Vec<u8>>) = self
         .run(Kind::Read, |mut c| async move {
-          redis::cmd("SCAN").arg(cursor).arg("MATCH").arg(pattern).arg("COUNT").arg(CLEAR_BATCH).query_async(&mut c).await
+          redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(pattern)
+            .arg("COUNT")
+            .arg(CLEAR_BATCH)
+            .query_async(&mut c)
+            .await
         })
         .await
         .map_err(ctx)?;

@@ -43,8 +43,14 @@ impl Store {
   /// Checks the options and prepares the client; does no I/O.
   pub fn new(options: &config::Options) -> Result<Store> {
     let setup = options.build()?;
-    let trim = options.trim_max_len.filter(|n| *n > 0).map(|max_len| Trim { max_len, approx: options.trim_approx });
-    Ok(Store { conn: Connector::new(setup), trim })
+    let trim = options.trim_max_len.filter(|n| *n > 0).map(|max_len| Trim {
+      max_len,
+      approx: options.trim_approx,
+    });
+    Ok(Store {
+      conn: Connector::new(setup),
+      trim,
+    })
   }
 
   /// Drops the connection; every later call fails with CLOSED. Closing twice is harmless.
@@ -79,7 +85,12 @@ impl Store {
       }
       match (kind, failure.code) {
         (Kind::Read, Code::Uncertain | Code::Unavailable) if retries > 0 => retries -= 1,
-        (Kind::Read, Code::Uncertain) => return Err(StoreError { code: Code::Unavailable, ..failure }),
+        (Kind::Read, Code::Uncertain) => {
+          return Err(StoreError {
+            code: Code::Unavailable,
+            ..failure
+          })
+        }
         _ => return Err(failure),
       }
     }
@@ -102,7 +113,9 @@ fn parse_json_object(json: &str, what: &str) -> Result<serde_json::Map<String, s
 /// replaced rather than failing the whole read.
 fn text(value: redis::Value) -> Option<String> {
   match value {
-    redis::Value::BulkString(bytes) => Some(String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())),
+    redis::Value::BulkString(bytes) => {
+      Some(String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
+    }
     redis::Value::SimpleString(s) => Some(s),
     redis::Value::VerbatimString { text, .. } => Some(text),
     redis::Value::Int(n) => Some(n.to_string()),
@@ -140,5 +153,6 @@ fn number_arg(n: f64) -> String {
 
 /// Parses a Redis float reply (`"1.5"`, `"6"`, `"inf"`).
 fn parse_number(s: &str) -> Result<f64> {
-  s.parse::<f64>().map_err(|_| StoreError::new(Code::Redis, format!("Redis answered {s:?} where a number was expected")))
+  s.parse::<f64>()
+    .map_err(|_| StoreError::new(Code::Redis, format!("Redis answered {s:?} where a number was expected")))
 }

@@ -122,19 +122,22 @@ impl Store {
     for (name, value) in &fields {
       cmd.arg(name).arg(value);
     }
-    self.run(Kind::Write, |mut c| {
-      let cmd = cmd.clone();
-      async move { cmd.query_async::<String>(&mut c).await }
-    })
-    .await
-    .map_err(ctx)
+    self
+      .run(Kind::Write, |mut c| {
+        let cmd = cmd.clone();
+        async move { cmd.query_async::<String>(&mut c).await }
+      })
+      .await
+      .map_err(ctx)
   }
 
   /// The events of `subject` as a JSON array.
   pub async fn stream_read(&self, subject: &str, opts: &ReadOptions) -> Result<String> {
     let ctx = |e: StoreError| e.context("stream.read", &target(&[subject]));
     let limit = limit(opts.limit, DEFAULT_LIMIT).map_err(ctx)?;
-    let Some((mut low, mut high)) = opts.range().map_err(ctx)? else { return Ok("[]".into()) };
+    let Some((mut low, mut high)) = opts.range().map_err(ctx)? else {
+      return Ok("[]".into());
+    };
     let types = opts.types.as_ref().filter(|t| !t.is_empty());
     let page = if types.is_some() { limit.clamp(1, TYPE_FILTER_PAGE) } else { limit };
 
@@ -142,9 +145,21 @@ impl Store {
     let mut found = 0;
     while found < limit {
       let cmd = if opts.desc {
-        redis::cmd("XREVRANGE").arg(subject).arg(high.arg()).arg(low.arg()).arg("COUNT").arg(page).clone()
+        redis::cmd("XREVRANGE")
+          .arg(subject)
+          .arg(high.arg())
+          .arg(low.arg())
+          .arg("COUNT")
+          .arg(page)
+          .clone()
       } else {
-        redis::cmd("XRANGE").arg(subject).arg(low.arg()).arg(high.arg()).arg("COUNT").arg(page).clone()
+        redis::cmd("XRANGE")
+          .arg(subject)
+          .arg(low.arg())
+          .arg(high.arg())
+          .arg("COUNT")
+          .arg(page)
+          .clone()
       };
       let reply = self
         .run(Kind::Read, |mut c| {
@@ -178,7 +193,11 @@ impl Store {
         break;
       }
       let last = Id::parse(&last, "id").map_err(ctx)?;
-      let advanced = if opts.desc { last.prev().map(|id| high = id) } else { last.next().map(|id| low = id) };
+      let advanced = if opts.desc {
+        last.prev().map(|id| high = id)
+      } else {
+        last.next().map(|id| low = id)
+      };
       if advanced.is_none() || low > high {
         break;
       }
@@ -190,7 +209,9 @@ impl Store {
   /// Deletes the stream; true when it existed.
   pub async fn stream_delete(&self, subject: &str) -> Result<bool> {
     self
-      .run(Kind::Write, |mut c| async move { redis::cmd("DEL").arg(subject).query_async::<i64>(&mut c).await })
+      .run(Kind::Write, |mut c| async move {
+        redis::cmd("DEL").arg(subject).query_async::<i64>(&mut c).await
+      })
       .await
       .map(|n| n > 0)
       .map_err(|e| e.context("stream.delete", &target(&[subject])))
@@ -199,11 +220,15 @@ impl Store {
 
 /// XRANGE's reply as (id, fields) pairs.
 fn entries(reply: redis::Value) -> Vec<(String, Vec<(String, String)>)> {
-  let redis::Value::Array(items) = reply else { return Vec::new() };
+  let redis::Value::Array(items) = reply else {
+    return Vec::new();
+  };
   items
     .into_iter()
     .filter_map(|item| {
-      let redis::Value::Array(mut parts) = item else { return None };
+      let redis::Value::Array(mut parts) = item else {
+        return None;
+      };
       if parts.len() != 2 {
         return None;
       }
@@ -223,35 +248,74 @@ mod tests {
 
   #[test]
   fn to_includes_every_entry_of_its_millisecond() {
-    let (_, high) = range(ReadOptions { to: Some(5.0), ..Default::default() }).unwrap();
+    let (_, high) = range(ReadOptions {
+      to: Some(5.0),
+      ..Default::default()
+    })
+    .unwrap();
     assert_eq!(high, Id(5, u64::MAX));
   }
 
   #[test]
   fn after_and_before_are_exclusive() {
-    let (low, high) = range(ReadOptions { after: Some("5-1".into()), before: Some("9-0".into()), ..Default::default() }).unwrap();
+    let (low, high) = range(ReadOptions {
+      after: Some("5-1".into()),
+      before: Some("9-0".into()),
+      ..Default::default()
+    })
+    .unwrap();
     assert_eq!((low, high), (Id(5, 2), Id(8, u64::MAX)));
   }
 
   #[test]
   fn the_tighter_bound_wins() {
-    let (low, _) = range(ReadOptions { after: Some("5-1".into()), from: Some(7.0), ..Default::default() }).unwrap();
+    let (low, _) = range(ReadOptions {
+      after: Some("5-1".into()),
+      from: Some(7.0),
+      ..Default::default()
+    })
+    .unwrap();
     assert_eq!(low, Id(7, 0));
   }
 
   #[test]
   fn empty_ranges_are_none() {
-    assert_eq!(range(ReadOptions { before: Some("0-0".into()), ..Default::default() }), None);
-    assert_eq!(range(ReadOptions { from: Some(10.0), to: Some(9.0), ..Default::default() }), None);
+    assert_eq!(
+      range(ReadOptions {
+        before: Some("0-0".into()),
+        ..Default::default()
+      }),
+      None
+    );
+    assert_eq!(
+      range(ReadOptions {
+        from: Some(10.0),
+        to: Some(9.0),
+        ..Default::default()
+      }),
+      None
+    );
   }
 
   #[test]
   fn bad_ids_and_times_are_invalid_arguments() {
     for o in [
-      ReadOptions { after: Some("abc".into()), ..Default::default() },
-      ReadOptions { before: Some("1-x".into()), ..Default::default() },
-      ReadOptions { from: Some(-1.0), ..Default::default() },
-      ReadOptions { to: Some(f64::NAN), ..Default::default() },
+      ReadOptions {
+        after: Some("abc".into()),
+        ..Default::default()
+      },
+      ReadOptions {
+        before: Some("1-x".into()),
+        ..Default::default()
+      },
+      ReadOptions {
+        from: Some(-1.0),
+        ..Default::default()
+      },
+      ReadOptions {
+        to: Some(f64::NAN),
+        ..Default::default()
+      },
     ] {
       assert_eq!(o.range().unwrap_err().code, crate::error::Code::InvalidArgument);
     }
