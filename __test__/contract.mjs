@@ -2,6 +2,7 @@
 // adapter can run. Tests named in `expectedFailures` are run with `test.fails`: they document the
 // defects of an adapter and fail the run if that adapter ever stops failing them.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { freePort } from '../scripts/redis-server.mjs'
 import { rawClient, uniquePrefix } from './support/stores.mjs'
 
 export function contractSuite(name, makeStore, { expectedFailures = [] } = {}) {
@@ -282,6 +283,38 @@ export function contractSuite(name, makeStore, { expectedFailures = [] } = {}) {
         expect(await store.kv.clear(k('clear:*'))).toBe(2500)
         expect(await redis.exists(k('clearx'))).toBe(1)
         expect(await store.kv.clear(k('clear:*'))).toBe(0)
+      })
+    })
+
+    describe('lifecycle', () => {
+      it('after close() calls reject and nothing reconnects', async () => {
+        const other = await makeStore()
+        await other.kv.set(k('closing'), 1)
+        await other.close()
+        await other.close()
+        await expect(other.kv.get(k('closing'))).rejects.toThrow()
+        await expect(other.stream.append(k('closing-s'), { type: 't' })).rejects.toThrow()
+        expect(await redis.exists(k('closing-s'))).toBe(0)
+      })
+
+      it('while Redis is down calls fail fast, name the operation and key, and log once', async () => {
+        const port = await freePort()
+        const logged = []
+        const saved = { log: console.log, info: console.info, warn: console.warn, error: console.error }
+        for (const level of Object.keys(saved)) console[level] = (...args) => logged.push(args.join(' '))
+        const down = await makeStore({ connection: { host: '127.0.0.1', port } })
+        try {
+          for (let i = 0; i < 5; i++) {
+            const err = await down.kv.get(k(`down${i}`)).catch((e) => e)
+            expect(err).toBeInstanceOf(Error)
+            expect(err.message).toContain('kv.get')
+            expect(err.message).toContain(k(`down${i}`))
+          }
+        } finally {
+          Object.assign(console, saved)
+          await down.close()
+        }
+        expect(logged.length).toBeLessThanOrEqual(1)
       })
     })
 

@@ -2,10 +2,10 @@
 import { contractSuite } from './contract.mjs'
 import { nativeStore, seedStore } from './support/stores.mjs'
 
-contractSuite('RedisStore (native)', () => nativeStore())
+contractSuite('RedisStore (native)', (options) => nativeStore(options))
 
 // Each of these is a defect of 0.5.15 listed in store-contract.md (or a rule it predates).
-contractSuite('0.5.15 (ioredis)', () => seedStore(), {
+contractSuite('0.5.15 (ioredis)', (options) => seedStore(options), {
   expectedFailures: [
     'event fields keep their types, unknown fields too',
     'types filter returns up to limit matching events',
@@ -29,5 +29,7 @@ contractSuite('0.5.15 (ioredis)', () => seedStore(), {
     'a ttl that is not positive is rejected and nothing is written',
     'increment counts at exactly its key',
     'what JSON cannot hold is rejected and nothing is written',
+    'after close() calls reject and nothing reconnects',
+    'while Redis is down calls fail fast, name the operation and key, and log once',
   ],
 })

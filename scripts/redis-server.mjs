@@ -63,7 +63,12 @@ export async function startRedis({ port, args = [] } = {}) {
       })
       const exited = new Promise((_, reject) => child.once('exit', (code) => reject(new Error(`redis-server exited with ${code}; see ${dir}/redis.log`))))
       exited.catch(() => {})
-      await Promise.race([waitForPing(port), exited])
+      try {
+        await Promise.race([waitForPing(port), exited])
+      } catch (err) {
+        child.kill('SIGKILL')
+        throw err
+      }
     },
     /** Stops the server by its pid and waits for it to exit. */
     async kill(signal = 'SIGTERM') {

@@ -53,7 +53,7 @@ impl From<NativeOptions> for Options {
       username: o.username,
       password: o.password,
       db: o.db,
-      tls: tls_wanted.then(|| TlsOptions {
+      tls: tls_wanted.then_some(TlsOptions {
         ca: o.tls_ca,
         cert: o.tls_cert,
         key: o.tls_key,

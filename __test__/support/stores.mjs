@@ -12,7 +12,7 @@ export function connectionOf(url = redisUrl()) {
 }
 
 export function nativeStore(options = {}) {
-  return new RedisStore({ connection: connectionOf(), logger: false, ...options })
+  return new RedisStore({ connection: connectionOf(), logger: options.connection ? console : false, ...options })
 }
 
 export async function seedStore(options = {}) {
