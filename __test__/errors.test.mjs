@@ -70,6 +70,9 @@ describe('arguments and options', () => {
       () => store.stream.read('s', { after: 'abc' }),
       () => store.stream.read('s', { limit: 2.5 }),
       () => store.kv.increment('k', 'one'),
+      // deeper than 128 levels cannot be read back as the same value, so it is not written
+      () => store.kv.set('k', JSON.parse('['.repeat(200) + ']'.repeat(200))),
+      () => store.index.add('k', 'id', 1, { deep: JSON.parse('['.repeat(200) + ']'.repeat(200)) }),
     ]
     for (const call of calls) {
       let promise

@@ -145,8 +145,12 @@ impl Store {
     'pages: loop {
       let rows = self.read_rows(key, start, FILTER_PAGE as u64).await.map_err(ctx)?;
       for (id, score, meta) in &rows {
-        let metadata =
-          (!meta.is_empty()).then(|| serde_json::from_str::<serde_json::Value>(&hash::expand(meta)).expect("expand writes JSON"));
+        // Deeper than serde_json's nesting limit (only possible in foreign data): no match.
+        let metadata = if meta.is_empty() {
+          None
+        } else {
+          serde_json::from_str::<serde_json::Value>(&hash::expand(meta)).ok()
+        };
         if !filter::matches(metadata.as_ref(), &filter) {
           continue;
         }

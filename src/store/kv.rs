@@ -25,7 +25,8 @@ impl Store {
   /// Stores the JSON value `value_json`, expiring after `ttl_seconds` when given.
   pub async fn kv_set(&self, key: &str, value_json: &str, ttl_seconds: Option<f64>) -> Result<()> {
     let ctx = |e: StoreError| e.context("kv.set", &target(&[key]));
-    let value: serde_json::Value = serde_json::from_str(value_json).map_err(|_| ctx(StoreError::invalid("the value is not JSON")))?;
+    let value: serde_json::Value =
+      serde_json::from_str(value_json).map_err(|e| ctx(StoreError::invalid(format!("the value cannot be stored: {e}"))))?;
     let mut cmd = redis::cmd("SET");
     cmd.arg(key).arg(scalar::encode(&value));
     if let Some(ttl) = ttl_seconds {

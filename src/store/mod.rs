@@ -105,7 +105,8 @@ fn target(parts: &[&str]) -> String {
 fn parse_json_object(json: &str, what: &str) -> Result<serde_json::Map<String, serde_json::Value>> {
   match serde_json::from_str(json) {
     Ok(serde_json::Value::Object(map)) => Ok(map),
-    _ => Err(StoreError::invalid(format!("{what} must be a plain object"))),
+    Ok(_) => Err(StoreError::invalid(format!("{what} must be a plain object"))),
+    Err(e) => Err(StoreError::invalid(format!("{what} cannot be stored: {e}"))),
   }
 }
 
