@@ -124,7 +124,7 @@ impl Store {
     }
     self
       .run(Kind::Write, |mut c| {
-        let cmd = cmd.clone();
+        let cmd = &cmd;
         async move { cmd.query_async::<String>(&mut c).await }
       })
       .await
@@ -144,26 +144,16 @@ impl Store {
     let mut out = String::from("[");
     let mut found = 0;
     while found < limit {
-      let cmd = if opts.desc {
-        redis::cmd("XREVRANGE")
-          .arg(subject)
-          .arg(high.arg())
-          .arg(low.arg())
-          .arg("COUNT")
-          .arg(page)
-          .clone()
+      let (name, first, last) = if opts.desc {
+        ("XREVRANGE", high, low)
       } else {
-        redis::cmd("XRANGE")
-          .arg(subject)
-          .arg(low.arg())
-          .arg(high.arg())
-          .arg("COUNT")
-          .arg(page)
-          .clone()
+        ("XRANGE", low, high)
       };
+      let mut cmd = redis::cmd(name);
+      cmd.arg(subject).arg(first.arg()).arg(last.arg()).arg("COUNT").arg(page);
       let reply = self
         .run(Kind::Read, |mut c| {
-          let cmd = cmd.clone();
+          let cmd = &cmd;
           async move { cmd.query_async::<redis::Value>(&mut c).await }
         })
         .await
