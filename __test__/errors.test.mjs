@@ -103,7 +103,7 @@ describe('arguments and options', () => {
 })
 
 describe('connection', () => {
-  test('one connection serves concurrent calls, and close() is final', async () => {
+  test('one connection serves concurrent writes, and close() is final', async () => {
     const redis = rawClient()
     const before = await clientCount(redis)
     const store = nativeStore()
@@ -191,11 +191,38 @@ describe('connection', () => {
     const admin = new IORedis(server.url)
     try {
       await store.kv.set('k', 1)
+      expect(await store.kv.get('k')).toBe(1) // both connections are up before the stall
       const sleeping = admin.call('DEBUG', 'SLEEP', '1')
       await new Promise((r) => setTimeout(r, 50))
       await expect(store.kv.get('k')).rejects.toMatchObject({ code: 'TIMEOUT' })
       await sleeping
       expect(await store.kv.get('k')).toBe(1)
+    } finally {
+      admin.disconnect()
+      await store.close()
+      await server.stop()
+    }
+  })
+
+  test('reads keep answering while Redis pauses writes', async () => {
+    const server = await startRedis()
+    const store = new RedisStore({ connection: { host: '127.0.0.1', port: server.port }, logger: false })
+    const admin = new IORedis(server.url)
+    try {
+      await store.index.add('p:i', 'a', 1, { n: 1 })
+      await store.stream.append('p:s', { type: 't' })
+      await store.kv.set('p:k', 1)
+      await admin.call('CLIENT', 'PAUSE', '1500', 'WRITE')
+      let writeDone = false
+      const write = store.kv.set('p:k', 2).then(() => (writeDone = true))
+      expect(await store.index.get('p:i', 'a')).toMatchObject({ metadata: { n: 1 } })
+      expect(await store.index.read('p:i', { filter: { n: 1 } })).toHaveLength(1)
+      expect(await store.stream.read('p:s', { types: ['t'] })).toHaveLength(1)
+      expect(await store.kv.get('p:k')).toBe(1)
+      expect(writeDone).toBe(false)
+      await admin.call('CLIENT', 'UNPAUSE')
+      await write
+      expect(await store.kv.get('p:k')).toBe(2)
     } finally {
       admin.disconnect()
       await store.close()

@@ -1,4 +1,4 @@
-//! One multiplexed connection shared by every call, and how it comes back after an outage.
+//! One multiplexed connection shared by many calls, and how it comes back after an outage.
 //!
 //! - Nothing connects until the first call.
 //! - While there is no connection, one background task reconnects with a backoff of 100 ms
@@ -56,12 +56,12 @@ pub struct Lease {
 }
 
 impl Connector {
-  pub fn new(setup: ClientSetup) -> Arc<Self> {
+  pub fn new(setup: &ClientSetup) -> Arc<Self> {
     Arc::new(Connector {
-      client: setup.client,
-      config: setup.config,
+      client: setup.client.clone(),
+      config: setup.config.clone(),
       connect_timeout: setup.connect_timeout,
-      address: setup.address,
+      address: setup.address.clone(),
       state: Mutex::new(State::default()),
       attempts: watch::channel(0).0,
       wake: Arc::new(Notify::new()),

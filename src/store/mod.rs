@@ -19,8 +19,13 @@ use std::future::Future;
 use std::sync::Arc;
 
 /// A Redis-backed nvent store. Cheap to share: clone the `Arc`.
+///
+/// Writes and reads travel on two multiplexed connections, each opened on first use. Redis
+/// runs one connection's commands in order, so while it pauses writes (as during a failover) a
+/// read queued behind a write would wait too; on its own connection it keeps answering.
 pub struct Store {
-  conn: Arc<Connector>,
+  writes: Arc<Connector>,
+  reads: Arc<Connector>,
   trim: Option<Trim>,
 }
 
@@ -48,40 +53,45 @@ impl Store {
       approx: options.trim_approx,
     });
     Ok(Store {
-      conn: Connector::new(setup),
+      writes: Connector::new(&setup),
+      reads: Connector::new(&setup),
       trim,
     })
   }
 
-  /// Drops the connection; every later call fails with CLOSED. Closing twice is harmless.
+  /// Drops the connections; every later call fails with CLOSED. Closing twice is harmless.
   pub fn close(&self) {
-    self.conn.close();
+    self.writes.close();
+    self.reads.close();
   }
 
   pub fn is_closed(&self) -> bool {
-    self.conn.is_closed()
+    self.writes.is_closed()
   }
 
   /// `host:port` of the server (never the credentials).
   pub fn address(&self) -> &str {
-    self.conn.address()
+    self.writes.address()
   }
 
-  /// Runs `command` on the shared connection and classifies its failure.
+  /// Runs `command` on the connection for its kind and classifies its failure.
   async fn run<T, F, Fut>(&self, kind: Kind, command: F) -> Result<T>
   where
     F: Fn(MultiplexedConnection) -> Fut,
     Fut: Future<Output = redis::RedisResult<T>>,
   {
-    let mut retries = if kind == Kind::Read { 1 } else { 0 };
+    let (conn, mut retries) = match kind {
+      Kind::Read => (&self.reads, 1),
+      Kind::Write => (&self.writes, 0),
+    };
     loop {
-      let lease = self.conn.lease().await?;
+      let lease = conn.lease().await?;
       let failure = match command(lease.conn.clone()).await {
         Ok(value) => return Ok(value),
         Err(e) => StoreError::from_redis(&e, true),
       };
       if matches!(failure.code, Code::Timeout | Code::Uncertain | Code::Unavailable) {
-        self.conn.retire(&lease);
+        conn.retire(&lease);
       }
       match (kind, failure.code) {
         (Kind::Read, Code::Uncertain | Code::Unavailable) if retries > 0 => retries -= 1,
