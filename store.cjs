@@ -313,6 +313,11 @@ class RedisStore {
     this.#native.close()
   }
 
+  /** `host:port` of the Redis server (never the credentials). */
+  get address() {
+    return this.#native.address
+  }
+
   /** Whether `close()` was called. */
   get closed() {
     return this.#native.closed
@@ -338,7 +343,7 @@ class RedisStore {
   }
 
   [inspect.custom]() {
-    return `RedisStore { address: '${this.#native.address}', prefix: '${this.prefix}', closed: ${this.closed} }`
+    return `RedisStore { address: '${this.address}', prefix: '${this.prefix}', closed: ${this.closed} }`
   }
 }
 

@@ -144,6 +144,8 @@ export declare class RedisStore {
   /** Checks the options (throws INVALID_ARGUMENT); does no I/O. */
   constructor(options?: RedisStoreOptions)
   readonly prefix: string
+  /** `host:port` of the Redis server (never the credentials). */
+  readonly address: string
   readonly stream: StreamStore
   readonly index: IndexStore
   readonly kv: KvStore

@@ -1,0 +1,49 @@
+// How runtime config becomes RedisStore options (nuxt/runtime/options.mjs).
+import { describe, expect, test } from 'vitest'
+import { resolveStoreOptions } from '../../nuxt/runtime/options.mjs'
+
+const placeholders = { url: '', host: '', port: '', username: '', password: '', db: '' }
+
+describe('resolveStoreOptions', () => {
+  test('sources in order: nventStoreRedis, nvent.store.connection, nvent.store.redis, nvent.connections.redis', () => {
+    const all = {
+      nventStoreRedis: { connection: { host: 'own' } },
+      nvent: { store: { connection: { host: 'store' }, redis: { host: 'store-redis' } }, connections: { redis: { host: 'shared' } } },
+    }
+    const pick = (config) => {
+      const { options, source } = resolveStoreOptions(config)
+      return [source, options.connection.host]
+    }
+    expect(pick(all)).toEqual(['nventStoreRedis.connection', 'own'])
+    all.nventStoreRedis.connection = { ...placeholders }
+    expect(pick(all)).toEqual(['nvent.store.connection', 'store'])
+    delete all.nvent.store.connection
+    expect(pick(all)).toEqual(['nvent.store.redis', 'store-redis'])
+    delete all.nvent.store.redis
+    expect(pick(all)).toEqual(['nvent.connections.redis', 'shared'])
+    delete all.nvent.connections
+    expect(pick(all)).toEqual(['default (localhost:6379)', undefined])
+  })
+
+  test('the first source with any field set wins whole; unset placeholders are dropped', () => {
+    const { options } = resolveStoreOptions({
+      nventStoreRedis: { connection: { ...placeholders, password: 'from-env' } },
+      nvent: { connections: { redis: { host: 'shared', port: 6380 } } },
+    })
+    expect(options.connection).toEqual({ password: 'from-env' })
+  })
+
+  test('prefix: nventStoreRedis.prefix, then nvent.store.prefix, then nvent', () => {
+    const prefix = (config) => resolveStoreOptions(config).options.prefix
+    expect(prefix({ nventStoreRedis: { prefix: 'own' }, nvent: { store: { prefix: 'theirs' } } })).toBe('own')
+    expect(prefix({ nventStoreRedis: { prefix: '' }, nvent: { store: { prefix: 'theirs' } } })).toBe('theirs')
+    expect(prefix({})).toBe('nvent')
+  })
+
+  test('stream trimming defaults to 10000, approximate; false keeps streams whole', () => {
+    const trim = (streams) => resolveStoreOptions({ nventStoreRedis: { streams } }).options.streams.trim
+    expect(trim(undefined)).toEqual({ maxLen: 10000, approx: true })
+    expect(trim({ trim: { maxLen: 50, approx: false } })).toEqual({ maxLen: 50, approx: false })
+    expect(trim({ trim: false })).toBe(false)
+  })
+})

@@ -1,0 +1,23 @@
+// Packs this package and installs the tarball into the test fixtures, as users install it
+// (a symlinked install would make Nitro bundle the addon, which is not what users get).
+// Nuxt itself is resolved from this repository's node_modules.
+import { execFileSync } from 'node:child_process'
+import { mkdirSync, readdirSync, rmSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
+
+const root = fileURLToPath(new URL('..', import.meta.url))
+const packDir = join(root, '.tmp', 'pack')
+rmSync(packDir, { recursive: true, force: true })
+mkdirSync(packDir, { recursive: true })
+const npm = (args, cwd) => execFileSync('npm', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
+
+// the addon is already built by `npm run build`
+const [{ filename }] = JSON.parse(npm(['pack', '--ignore-scripts', '--json', '--pack-destination', packDir], root))
+const tarball = join(packDir, filename)
+for (const fixture of readdirSync(join(root, '__test__', 'fixtures'))) {
+  const dir = join(root, '__test__', 'fixtures', fixture)
+  rmSync(join(dir, 'node_modules'), { recursive: true, force: true })
+  npm(['install', '--no-save', '--no-package-lock', '--legacy-peer-deps', '--no-audit', '--no-fund', tarball], dir)
+  console.log(`prepare-fixtures: installed ${filename} into __test__/fixtures/${fixture}`)
+}
