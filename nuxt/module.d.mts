@@ -30,12 +30,3 @@ export interface ModuleOptions {
 
 declare const module: NuxtModule<ModuleOptions>
 export default module
-
-declare module '@nuxt/schema' {
-  interface NuxtConfig {
-    nventStoreRedis?: ModuleOptions
-  }
-  interface NuxtOptions {
-    nventStoreRedis?: ModuleOptions
-  }
-}

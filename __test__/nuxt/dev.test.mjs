@@ -21,7 +21,7 @@ beforeAll(async () => {
   // inside the repository, so that Nuxt resolves from its node_modules
   app = join(root, '.tmp', `dev-app-${process.pid}`)
   mkdirSync(app, { recursive: true })
-  cpSync(fixture('nuxt-app'), app, { recursive: true, filter: (src) => !src.includes(`${fixture('nuxt-app')}/.nuxt`) })
+  cpSync(fixture('nuxt-app'), app, { recursive: true, filter: (src) => !src.startsWith(join(fixture('nuxt-app'), '.nuxt')) })
 })
 
 afterAll(async () => {
