@@ -15,21 +15,12 @@ export declare class NativeStore {
   get address(): string
   close(): void
   get closed(): boolean
-  streamAppend(subject: string, event: string): Promise<string>
+  /** Runs many calls in one crossing (see src/store/batch.rs for the format). */
+  batch(ops: string): Promise<string>
   streamRead(subject: string, options: NativeStreamReadOptions): Promise<string>
-  streamDelete(subject: string): Promise<boolean>
-  indexAdd(key: string, id: string, score: number, metadata?: string | undefined | null): Promise<void>
-  indexGet(key: string, id: string): Promise<string | null>
   indexRead(key: string, options: NativeIndexReadOptions): Promise<string>
-  indexUpdate(key: string, id: string, partial: string): Promise<boolean>
   indexUpdateWithRetry(key: string, id: string, partial: string, maxRetries: number): Promise<void>
-  indexIncrement(key: string, id: string, field: string, by: number): Promise<number>
-  indexDelete(key: string, id: string): Promise<boolean>
-  kvGet(key: string): Promise<string | null>
-  kvSet(key: string, value: string, ttlSeconds?: number | undefined | null): Promise<void>
-  kvDelete(key: string): Promise<boolean>
   kvClear(pattern: string): Promise<number>
-  kvIncrement(key: string, by: number): Promise<number>
 }
 
 export interface NativeIndexReadOptions {

@@ -49,6 +49,14 @@ function num(value, name, op) {
   return value
 }
 
+function finite(value, name, op) {
+  if (typeof value !== 'number' || !Number.isFinite(value)) throw invalid(`${op}: ${name} must be a finite number`)
+  return value
+}
+
+// JSON text of a string argument of a batched call
+const q = JSON.stringify
+
 function optional(value, check, name, op) {
   return value === undefined || value === null ? undefined : check(value, name, op)
 }
@@ -172,6 +180,9 @@ class RedisStore {
   #native
   #logger
   #inOutage = false
+  /** Calls made in the current tick, reads and writes apart: [JSON of the call, resolve, reject]. */
+  #reads = []
+  #writes = []
   #stream
   #index
   #kv
@@ -203,7 +214,7 @@ class RedisStore {
           object(event, 'event', op)
           const { id: _id, ts: _ts, ...fields } = event
           const json = toJson({ ...fields, ts: Date.now() }, 'event', op)
-          const entryId = await native.streamAppend(subject, json)
+          const entryId = await this.#submit(`["stream.append",${q(subject)},${json}]`)
           return { id: entryId, ...JSON.parse(json) }
         }),
       read: (subject, opts) =>
@@ -226,21 +237,18 @@ class RedisStore {
           })
           return JSON.parse(json)
         }),
-      delete: (subject) => call(() => native.streamDelete(str(subject, 'subject', 'stream.delete'))),
+      delete: (subject) => call(() => this.#submit(`["stream.delete",${q(str(subject, 'subject', 'stream.delete'))}]`)),
     })
 
     this.#index = Object.freeze({
       add: (key, entryId, score, metadata) =>
-        call(async () => {
+        call(() => {
           const op = 'index.add'
           const meta = optional(metadata, object, 'metadata', op)
-          await native.indexAdd(str(key, 'key', op), id(entryId, op), num(score, 'score', op), meta && toJson(meta, 'metadata', op))
+          const args = `${q(str(key, 'key', op))},${q(id(entryId, op))},${finite(score, 'score', op)}`
+          return this.#submit(`["index.add",${args},${meta ? toJson(meta, 'metadata', op) : null}]`)
         }),
-      get: (key, entryId) =>
-        call(async () => {
-          const json = await native.indexGet(str(key, 'key', 'index.get'), id(entryId, 'index.get'))
-          return json === null ? null : JSON.parse(json)
-        }),
+      get: (key, entryId) => call(() => this.#submit(`["index.get",${q(str(key, 'key', 'index.get'))},${q(id(entryId, 'index.get'))}]`, true)),
       read: (key, opts) =>
         call(async () => {
           const op = 'index.read'
@@ -255,9 +263,10 @@ class RedisStore {
           return JSON.parse(json)
         }),
       update: (key, entryId, partial) =>
-        call(async () => {
+        call(() => {
           const op = 'index.update'
-          return native.indexUpdate(str(key, 'key', op), id(entryId, op), toJson(object(partial, 'partial', op), 'partial', op))
+          const args = `${q(str(key, 'key', op))},${q(id(entryId, op))}`
+          return this.#submit(`["index.update",${args},${toJson(object(partial, 'partial', op), 'partial', op)}]`)
         }),
       updateWithRetry: (key, entryId, partial, maxRetries = 3) =>
         call(async () => {
@@ -269,27 +278,26 @@ class RedisStore {
           await native.indexUpdateWithRetry(str(key, 'key', op), id(entryId, op), json, maxRetries)
         }),
       increment: (key, entryId, field, by = 1) =>
-        call(async () => {
+        call(() => {
           const op = 'index.increment'
-          return native.indexIncrement(str(key, 'key', op), id(entryId, op), str(field, 'field', op), num(by, 'by', op))
+          const args = `${q(str(key, 'key', op))},${q(id(entryId, op))},${q(str(field, 'field', op))},${finite(by, 'by', op)}`
+          return this.#submit(`["index.increment",${args}]`)
         }),
-      delete: (key, entryId) => call(() => native.indexDelete(str(key, 'key', 'index.delete'), id(entryId, 'index.delete'))),
+      delete: (key, entryId) => call(() => this.#submit(`["index.delete",${q(str(key, 'key', 'index.delete'))},${q(id(entryId, 'index.delete'))}]`)),
     })
 
     this.#kv = Object.freeze({
-      get: (key) =>
-        call(async () => {
-          const json = await native.kvGet(str(key, 'key', 'kv.get'))
-          return json === null ? null : JSON.parse(json)
-        }),
+      get: (key) => call(() => this.#submit(`["kv.get",${q(str(key, 'key', 'kv.get'))}]`, true)),
       set: (key, value, ttlSeconds) =>
-        call(async () => {
+        call(() => {
           const op = 'kv.set'
-          await native.kvSet(str(key, 'key', op), toJson(value, 'value', op), optional(ttlSeconds, num, 'ttl', op))
+          const ttl = optional(ttlSeconds, finite, 'ttl', op)
+          return this.#submit(`["kv.set",${q(str(key, 'key', op))},${toJson(value, 'value', op)},${ttl ?? null}]`)
         }),
-      delete: (key) => call(() => native.kvDelete(str(key, 'key', 'kv.delete'))),
+      delete: (key) => call(() => this.#submit(`["kv.delete",${q(str(key, 'key', 'kv.delete'))}]`)),
       clear: (pattern) => call(() => native.kvClear(str(pattern, 'pattern', 'kv.clear'))),
-      increment: (key, by = 1) => call(() => native.kvIncrement(str(key, 'key', 'kv.increment'), num(by, 'by', 'kv.increment'))),
+      increment: (key, by = 1) =>
+        call(() => this.#submit(`["kv.increment",${q(str(key, 'key', 'kv.increment'))},${finite(by, 'by', 'kv.increment')}]`)),
     })
   }
 
@@ -321,6 +329,37 @@ class RedisStore {
   /** Whether `close()` was called. */
   get closed() {
     return this.#native.closed
+  }
+
+  // Queues one call; the calls of a tick cross into native code together (src/store/batch.rs).
+  // Reads and writes go in separate batches, as they use separate connections: a batch settles
+  // when its last call is done, and a read must not wait for a write that Redis holds back.
+  #submit(callJson, isRead = false) {
+    return new Promise((resolve, reject) => {
+      const queue = isRead ? this.#reads : this.#writes
+      if (queue.push([callJson, resolve, reject]) === 1) queueMicrotask(() => this.#flush(isRead))
+    })
+  }
+
+  #flush(isRead) {
+    const calls = isRead ? this.#reads : this.#writes
+    if (isRead) this.#reads = []
+    else this.#writes = []
+    let batch = '['
+    for (let i = 0; i < calls.length; i++) batch += (i ? ',' : '') + calls[i][0]
+    this.#native.batch(`${batch}]`).then(
+      (json) => {
+        const results = JSON.parse(json)
+        for (let i = 0; i < calls.length; i++) {
+          const [ok, value] = results[i]
+          if (ok) calls[i][1](value)
+          else calls[i][2](fromNative({ message: value }))
+        }
+      },
+      (err) => {
+        for (const call of calls) call[2](err)
+      },
+    )
   }
 
   // Runs one operation: rejects (never throws) with a StoreError, and logs an outage once.

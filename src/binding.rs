@@ -114,9 +114,10 @@ impl NativeStore {
     self.store.is_closed()
   }
 
+  /// Runs many calls in one crossing (see src/store/batch.rs for the format).
   #[napi]
-  pub async fn stream_append(&self, subject: String, event: String) -> Result<String> {
-    self.store.stream_append(&subject, &event).await.map_err(js)
+  pub async fn batch(&self, ops: String) -> Result<String> {
+    self.store.batch(&ops).await.map_err(js)
   }
 
   #[napi]
@@ -134,21 +135,6 @@ impl NativeStore {
   }
 
   #[napi]
-  pub async fn stream_delete(&self, subject: String) -> Result<bool> {
-    self.store.stream_delete(&subject).await.map_err(js)
-  }
-
-  #[napi]
-  pub async fn index_add(&self, key: String, id: String, score: f64, metadata: Option<String>) -> Result<()> {
-    self.store.index_add(&key, &id, score, metadata.as_deref()).await.map_err(js)
-  }
-
-  #[napi]
-  pub async fn index_get(&self, key: String, id: String) -> Result<Option<String>> {
-    self.store.index_get(&key, &id).await.map_err(js)
-  }
-
-  #[napi]
   pub async fn index_read(&self, key: String, options: NativeIndexReadOptions) -> Result<String> {
     let opts = IndexReadOptions {
       offset: options.offset,
@@ -156,11 +142,6 @@ impl NativeStore {
       filter_json: options.filter,
     };
     self.store.index_read(&key, &opts).await.map_err(js)
-  }
-
-  #[napi]
-  pub async fn index_update(&self, key: String, id: String, partial: String) -> Result<bool> {
-    self.store.index_update(&key, &id, &partial).await.map_err(js)
   }
 
   #[napi]
@@ -173,37 +154,7 @@ impl NativeStore {
   }
 
   #[napi]
-  pub async fn index_increment(&self, key: String, id: String, field: String, by: f64) -> Result<f64> {
-    self.store.index_increment(&key, &id, &field, by).await.map_err(js)
-  }
-
-  #[napi]
-  pub async fn index_delete(&self, key: String, id: String) -> Result<bool> {
-    self.store.index_delete(&key, &id).await.map_err(js)
-  }
-
-  #[napi]
-  pub async fn kv_get(&self, key: String) -> Result<Option<String>> {
-    self.store.kv_get(&key).await.map_err(js)
-  }
-
-  #[napi]
-  pub async fn kv_set(&self, key: String, value: String, ttl_seconds: Option<f64>) -> Result<()> {
-    self.store.kv_set(&key, &value, ttl_seconds).await.map_err(js)
-  }
-
-  #[napi]
-  pub async fn kv_delete(&self, key: String) -> Result<bool> {
-    self.store.kv_delete(&key).await.map_err(js)
-  }
-
-  #[napi]
   pub async fn kv_clear(&self, pattern: String) -> Result<f64> {
     self.store.kv_clear(&pattern).await.map(|n| n as f64).map_err(js)
-  }
-
-  #[napi]
-  pub async fn kv_increment(&self, key: String, by: f64) -> Result<f64> {
-    self.store.kv_increment(&key, by).await.map_err(js)
   }
 }

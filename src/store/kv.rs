@@ -1,6 +1,6 @@
 //! The kv tier: one Redis string per key, holding a JSON value (see [`crate::codec::scalar`]).
 
-use super::{number_arg, parse_number, target, Kind, Store};
+use super::{number_arg, parse_number, target, text, Kind, Single, Store};
 use crate::codec::scalar;
 use crate::error::{Code, Result, StoreError};
 
@@ -9,53 +9,63 @@ const CLEAR_BATCH: usize = 1000;
 /// Largest TTL accepted, in milliseconds (2^53: beyond it a JS number loses whole milliseconds).
 const MAX_TTL_MS: f64 = 9_007_199_254_740_992.0;
 
-impl Store {
-  /// The stored value as JSON text, or `None` when the key does not exist.
-  pub async fn kv_get(&self, key: &str) -> Result<Option<String>> {
-    let stored: Option<String> = self
-      .run(
-        Kind::Read,
-        |mut c| async move { redis::cmd("GET").arg(key).query_async(&mut c).await },
-      )
-      .await
-      .map_err(|e| e.context("kv.get", &target(&[key])))?;
-    Ok(stored.map(|s| scalar::decode(&s)))
-  }
+/// `kv.get`: the stored value as JSON (`null` when the key does not exist).
+pub(super) fn get(key: &str) -> Single {
+  let mut cmd = redis::cmd("GET");
+  cmd.arg(key);
+  Single::read("kv.get", target(&[key]), cmd, |reply| {
+    Ok(text(reply).map_or_else(|| "null".into(), |s| scalar::decode(&s)))
+  })
+}
 
-  /// Stores the JSON value `value_json`, expiring after `ttl_seconds` when given.
-  pub async fn kv_set(&self, key: &str, value_json: &str, ttl_seconds: Option<f64>) -> Result<()> {
-    let ctx = |e: StoreError| e.context("kv.set", &target(&[key]));
-    let value: serde_json::Value =
-      serde_json::from_str(value_json).map_err(|e| ctx(StoreError::invalid(format!("the value cannot be stored: {e}"))))?;
-    let mut cmd = redis::cmd("SET");
-    cmd.arg(key).arg(scalar::encode(&value));
-    if let Some(ttl) = ttl_seconds {
-      let ms = (ttl * 1000.0).round();
-      if !(ttl.is_finite() && ttl > 0.0 && ms <= MAX_TTL_MS) {
-        return Err(ctx(StoreError::invalid("ttl must be a positive number of seconds")));
-      }
-      cmd.arg("PX").arg(ms.max(1.0) as u64);
+/// `kv.set`: stores the JSON value `value_json`, expiring after `ttl_seconds` when given.
+pub(super) fn set(key: &str, value_json: &str, ttl_seconds: Option<f64>) -> Result<Single> {
+  let ctx = |e: StoreError| e.context("kv.set", &target(&[key]));
+  let value: serde_json::Value =
+    serde_json::from_str(value_json).map_err(|e| ctx(StoreError::invalid(format!("the value cannot be stored: {e}"))))?;
+  let mut cmd = redis::cmd("SET");
+  cmd.arg(key).arg(scalar::encode(&value));
+  if let Some(ttl) = ttl_seconds {
+    let ms = (ttl * 1000.0).round();
+    if !(ttl.is_finite() && ttl > 0.0 && ms <= MAX_TTL_MS) {
+      return Err(ctx(StoreError::invalid("ttl must be a positive number of seconds")));
     }
-    self
-      .run(Kind::Write, |mut c| {
-        let cmd = &cmd;
-        async move { cmd.query_async::<()>(&mut c).await }
-      })
-      .await
-      .map_err(ctx)
+    cmd.arg("PX").arg(ms.max(1.0) as u64);
   }
+  Ok(Single::write("kv.set", target(&[key]), cmd, |_| Ok("null".into())))
+}
 
-  /// Deletes the key; true when it existed.
-  pub async fn kv_delete(&self, key: &str) -> Result<bool> {
-    self
-      .run(Kind::Write, |mut c| async move {
-        redis::cmd("DEL").arg(key).query_async::<i64>(&mut c).await
-      })
-      .await
-      .map(|n| n > 0)
-      .map_err(|e| e.context("kv.delete", &target(&[key])))
+/// `kv.delete`: true when the key existed.
+pub(super) fn delete(key: &str) -> Single {
+  let mut cmd = redis::cmd("DEL");
+  cmd.arg(key);
+  Single::write("kv.delete", target(&[key]), cmd, deleted)
+}
+
+/// `kv.increment`: adds `by` to the number at `key` (0 when missing); the new value.
+pub(super) fn increment(key: &str, by: f64) -> Result<Single> {
+  if !by.is_finite() {
+    return Err(StoreError::invalid("the amount must be a finite number").context("kv.increment", &target(&[key])));
   }
+  let mut cmd = redis::cmd("INCRBYFLOAT");
+  cmd.arg(key).arg(number_arg(by));
+  let mut single = Single::write("kv.increment", target(&[key]), cmd, |reply| {
+    let value = text(reply).ok_or_else(|| StoreError::new(Code::Redis, "INCRBYFLOAT gave no number"))?;
+    Ok(number_arg(parse_number(&value)?))
+  });
+  single.refine = |e| match e.code {
+    Code::Redis if e.message.contains("not a valid float") => StoreError::invalid("the key holds a value that is not a number"),
+    _ => e,
+  };
+  Ok(single)
+}
 
+/// A DEL-like reply as JSON: whether anything was deleted.
+pub(super) fn deleted(reply: redis::Value) -> Result<String> {
+  Ok(matches!(reply, redis::Value::Int(n) if n > 0).to_string())
+}
+
+impl Store {
   /// Deletes every key matching the glob `pattern`; returns how many were deleted.
   ///
   /// Keys are deleted one DEL each, pipelined per SCAN page, so that a key this connection may
@@ -104,26 +114,5 @@ impl Store {
       }
       cursor = next;
     }
-  }
-
-  /// Adds `by` to the number at `key` (0 when missing); returns the new value.
-  pub async fn kv_increment(&self, key: &str, by: f64) -> Result<f64> {
-    let ctx = |e: StoreError| e.context("kv.increment", &target(&[key]));
-    if !by.is_finite() {
-      return Err(ctx(StoreError::invalid("the amount must be a finite number")));
-    }
-    let by = number_arg(by);
-    let value: String = self
-      .run(Kind::Write, |mut c| {
-        let by = &by;
-        async move { redis::cmd("INCRBYFLOAT").arg(key).arg(by).query_async(&mut c).await }
-      })
-      .await
-      .map_err(|e| match e.code {
-        Code::Redis if e.message.contains("not a valid float") => StoreError::invalid("the key holds a value that is not a number"),
-        _ => e,
-      })
-      .map_err(ctx)?;
-    parse_number(&value).map_err(ctx)
   }
 }

@@ -3,6 +3,7 @@
 //! Values cross in and out as JSON text, so the JS side can use the engine's own
 //! `JSON.stringify`/`JSON.parse`, and this side never walks JS objects.
 
+mod batch;
 pub mod config;
 mod conn;
 mod index;
@@ -103,6 +104,76 @@ impl Store {
         }
         _ => return Err(failure),
       }
+    }
+  }
+}
+
+/// A call that is exactly one Redis command: the command, and how its reply becomes the call's
+/// JSON result. Many of them travel as one pipeline (see [`batch`]).
+pub(crate) struct Single {
+  op: &'static str,
+  target: String,
+  kind: Kind,
+  cmd: redis::Cmd,
+  finish: fn(redis::Value) -> Result<String>,
+  /// Turns a Redis refusal into the error callers should see (identity by default).
+  refine: fn(StoreError) -> StoreError,
+}
+
+impl Single {
+  fn read(op: &'static str, target: String, cmd: redis::Cmd, finish: fn(redis::Value) -> Result<String>) -> Single {
+    Single {
+      op,
+      target,
+      kind: Kind::Read,
+      cmd,
+      finish,
+      refine: |e| e,
+    }
+  }
+
+  fn write(op: &'static str, target: String, cmd: redis::Cmd, finish: fn(redis::Value) -> Result<String>) -> Single {
+    Single {
+      kind: Kind::Write,
+      ..Single::read(op, target, cmd, finish)
+    }
+  }
+
+  fn fail(&self, e: StoreError) -> StoreError {
+    (self.refine)(e).context(self.op, &self.target)
+  }
+}
+
+impl Store {
+  /// Sends `singles` as one pipeline (one request on the connection of their kind; reads only
+  /// when all are reads) and returns each call's JSON result or error, in order.
+  async fn run_singles(&self, singles: &[Single]) -> Vec<Result<String>> {
+    let kind = if singles.iter().all(|s| s.kind == Kind::Read) {
+      Kind::Read
+    } else {
+      Kind::Write
+    };
+    let mut pipe = redis::pipe();
+    pipe.ignore_errors();
+    for single in singles {
+      pipe.add_command(single.cmd.clone());
+    }
+    let replies: Result<Vec<redis::RedisResult<redis::Value>>> = self
+      .run(kind, |mut c| {
+        let pipe = &pipe;
+        async move { pipe.query_async(&mut c).await }
+      })
+      .await;
+    match replies {
+      Ok(replies) => singles
+        .iter()
+        .zip(replies)
+        .map(|(single, reply)| match reply {
+          Ok(value) => (single.finish)(value).map_err(|e| single.fail(e)),
+          Err(e) => Err(single.fail(StoreError::from_redis(&e, true))),
+        })
+        .collect(),
+      Err(e) => singles.iter().map(|single| Err(single.fail(e.clone()))).collect(),
     }
   }
 }

@@ -1,6 +1,6 @@
 //! The stream tier: one Redis Stream per subject, at the key `subject`.
 
-use super::{parse_json_object, target, text, Kind, Store};
+use super::{parse_json_object, target, text, Kind, Single, Store, Trim};
 use crate::codec::event;
 use crate::error::{Result, StoreError};
 
@@ -100,37 +100,42 @@ impl ReadOptions {
   }
 }
 
-impl Store {
-  /// Appends `event` (a JSON object that already carries `ts`); returns the entry id.
-  pub async fn stream_append(&self, subject: &str, event_json: &str) -> Result<String> {
-    let ctx = |e: StoreError| e.context("stream.append", &target(&[subject]));
-    let event = parse_json_object(event_json, "event").map_err(ctx)?;
-    if !matches!(event.get("type"), Some(serde_json::Value::String(t)) if !t.is_empty()) {
-      return Err(ctx(StoreError::invalid("event.type must be a non-empty string")));
-    }
-    let fields = event::to_fields(&event);
-    let mut cmd = redis::cmd("XADD");
-    cmd.arg(subject);
-    if let Some(trim) = self.trim {
-      cmd.arg("MAXLEN");
-      if trim.approx {
-        cmd.arg("~");
-      }
-      cmd.arg(trim.max_len);
-    }
-    cmd.arg("*");
-    for (name, value) in &fields {
-      cmd.arg(name).arg(value);
-    }
-    self
-      .run(Kind::Write, |mut c| {
-        let cmd = &cmd;
-        async move { cmd.query_async::<String>(&mut c).await }
-      })
-      .await
-      .map_err(ctx)
+/// `stream.append`: appends `event` (a JSON object that already carries `ts`); the entry id.
+pub(super) fn append(subject: &str, event_json: &str, trim: Option<Trim>) -> Result<Single> {
+  let ctx = |e: StoreError| e.context("stream.append", &target(&[subject]));
+  let event = parse_json_object(event_json, "event").map_err(ctx)?;
+  if !matches!(event.get("type"), Some(serde_json::Value::String(t)) if !t.is_empty()) {
+    return Err(ctx(StoreError::invalid("event.type must be a non-empty string")));
   }
+  let mut cmd = redis::cmd("XADD");
+  cmd.arg(subject);
+  if let Some(trim) = trim {
+    cmd.arg("MAXLEN");
+    if trim.approx {
+      cmd.arg("~");
+    }
+    cmd.arg(trim.max_len);
+  }
+  cmd.arg("*");
+  for (name, value) in event::to_fields(&event) {
+    cmd.arg(name).arg(value);
+  }
+  Ok(Single::write("stream.append", target(&[subject]), cmd, |reply| {
+    let id = text(reply).ok_or_else(|| StoreError::new(crate::error::Code::Redis, "XADD gave no id"))?;
+    let mut out = String::with_capacity(id.len() + 2);
+    crate::codec::scalar::push_json_string(&id, &mut out);
+    Ok(out)
+  }))
+}
 
+/// `stream.delete`: deletes the stream; true when it existed.
+pub(super) fn delete(subject: &str) -> Single {
+  let mut cmd = redis::cmd("DEL");
+  cmd.arg(subject);
+  Single::write("stream.delete", target(&[subject]), cmd, super::kv::deleted)
+}
+
+impl Store {
   /// The events of `subject` as a JSON array.
   pub async fn stream_read(&self, subject: &str, opts: &ReadOptions) -> Result<String> {
     let ctx = |e: StoreError| e.context("stream.read", &target(&[subject]));
@@ -194,17 +199,6 @@ impl Store {
     }
     out.push(']');
     Ok(out)
-  }
-
-  /// Deletes the stream; true when it existed.
-  pub async fn stream_delete(&self, subject: &str) -> Result<bool> {
-    self
-      .run(Kind::Write, |mut c| async move {
-        redis::cmd("DEL").arg(subject).query_async::<i64>(&mut c).await
-      })
-      .await
-      .map(|n| n > 0)
-      .map_err(|e| e.context("stream.delete", &target(&[subject])))
   }
 }
 

@@ -1,0 +1,202 @@
+// Side-by-side benchmark: this package vs the published 0.5.15 adapter (and plain ioredis as the
+// client-side ceiling), the same operations on the same throwaway Redis, sequential and with 64
+// calls in flight. Prints ops/s, p50, p99 and the ratio per operation; writes the results as JSON.
+//   npm run bench                      # all operations
+//   BENCH_SECONDS=0.5 npm run bench    # shorter runs per measurement (default 1)
+//   BENCH_ONLY=kv.get,index.read npm run bench
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { cpus, totalmem } from 'node:os'
+import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
+import IORedis from 'ioredis'
+import { RedisStore } from '../store.mjs'
+import { startRedis } from '../scripts/redis-server.mjs'
+
+const root = fileURLToPath(new URL('..', import.meta.url))
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 1)
+const ONLY = process.env.BENCH_ONLY?.split(',')
+const CONCURRENCY = 64
+
+// ------------------------------------------------------------------ the adapters
+
+/** The 0.5.15 adapter, with its `#imports` pointed at the stand-in used by the tests. */
+async function loadSeed() {
+  const source = readFileSync(join(root, 'node_modules/seed-adapter-store-redis/dist/runtime/adapter.js'), 'utf8')
+  const dir = join(root, '.tmp', 'bench')
+  mkdirSync(dir, { recursive: true })
+  const file = join(dir, 'seed-adapter.mjs')
+  writeFileSync(file, source.replace('from "#imports"', `from ${JSON.stringify(join(root, '__test__/support/nvent-imports.mjs'))}`))
+  const { RedisStoreAdapter } = await import(file)
+  return RedisStoreAdapter
+}
+
+// ------------------------------------------------------------------ measuring
+
+const now = () => Number(process.hrtime.bigint()) / 1e6
+
+function summarize(latencies, elapsedMs, errors = 0) {
+  latencies.sort((a, b) => a - b)
+  const at = (q) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]
+  return { ops: latencies.length, opsPerSec: (latencies.length / elapsedMs) * 1000, p50: at(0.5), p99: at(0.99), errors }
+}
+
+/** Runs `op(i)` for SECONDS with `inFlight` calls outstanding; returns throughput and latency. */
+async function measure(op, inFlight) {
+  const deadline = now() + SECONDS * 1000
+  const latencies = []
+  let i = 0
+  let errors = 0
+  const start = now()
+  const worker = async () => {
+    while (now() < deadline) {
+      const t = now()
+      try {
+        await op(i++)
+        latencies.push(now() - t)
+      } catch {
+        // 0.5.15's updateWithRetry gives up under contention; failed calls are counted, not timed
+        errors++
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: inFlight }, worker))
+  return summarize(latencies, now() - start, errors)
+}
+
+// ------------------------------------------------------------------ fixtures and operations
+
+const TYPES = ['flow.start', 'step.started', 'step.completed', 'flow.completed']
+
+async function fixtures(store, tag) {
+  const subject = `bench:${tag}:stream`
+  for (let i = 0; i < 1000; i += 100) {
+    await Promise.all(Array.from({ length: 100 }, (_, j) => store.stream.append(subject, { type: TYPES[(i + j) % 4], runId: 'r1', flowName: 'f', stepName: `s${j}`, attempt: 1, data: { i: i + j, payload: { ok: true } } })))
+  }
+  const index = `bench:${tag}:index`
+  for (let i = 0; i < 10000; i += 500) {
+    await Promise.all(Array.from({ length: 500 }, (_, j) => {
+      const n = i + j
+      return store.index.add(index, `run-${n}`, 1_700_000_000_000 + n, { status: n % 10 === 0 ? 'running' : 'completed', flowName: 'f', stats: { steps: 3, done: n % 3 }, emittedEvents: { start: { completed: 1 } } })
+    }))
+  }
+  await store.index.add(`bench:${tag}:hot`, 'run', 1, { status: 'running', stats: { done: 0 } })
+  await store.kv.set(`bench:${tag}:kv`, { owner: 'worker-1', at: 1_700_000_000_000 })
+  return { subject, index }
+}
+
+function operations(store, tag, f, redis) {
+  const k = (s) => `bench:${tag}:${s}`
+  return {
+    'stream.append': (i) => store.stream.append(k('append'), { type: 'step.completed', runId: 'r1', stepName: 's', attempt: 1, data: { i } }),
+    'stream.read 50': () => store.stream.read(f.subject, { limit: 50 }),
+    'stream.read 50 desc': () => store.stream.read(f.subject, { limit: 50, order: 'desc' }),
+    'stream.read 1000': () => store.stream.read(f.subject, { limit: 1000 }),
+    'stream.read 1000 desc': () => store.stream.read(f.subject, { limit: 1000, order: 'desc' }),
+    'stream.read types 50': () => store.stream.read(f.subject, { limit: 50, types: ['step.completed'] }),
+    'index.add': (i) => store.index.add(k('added'), `e${i % 5000}`, i, { status: 'running', stats: { done: 0 } }),
+    'index.get': (i) => store.index.get(f.index, `run-${i % 10000}`),
+    'index.read 50': () => store.index.read(f.index, { limit: 50 }),
+    'index.read 1000': () => store.index.read(f.index, { limit: 1000 }),
+    'index.read 10000': () => store.index.read(f.index, { limit: 10000 }),
+    'index.read filter 50': () => store.index.read(f.index, { limit: 50, filter: { status: 'running' } }),
+    'index.update': (i) => store.index.update(k('hot'), 'run', { stats: { done: i } }),
+    'index.updateWithRetry': (i) => store.index.updateWithRetry(k('hot'), 'run', { emittedEvents: { start: { completed: i } } }),
+    'index.increment': () => store.index.increment(k('hot'), 'run', 'stats.done', 1),
+    'kv.get': () => store.kv.get(k('kv')),
+    'kv.set': (i) => store.kv.set(k(`set:${i % 1000}`), { owner: 'worker-1', i }),
+    'kv.increment a:b': () => store.kv.increment(`benchctr${tag}:n`, 1),
+    'kv.increment a:b:c': () => store.kv.increment(k('counter'), 1),
+    'kv.clear 1000 of 13k': {
+      // each call first re-creates the 1000 keys it deletes (not timed)
+      setup: async () => {
+        const pipe = redis.pipeline()
+        for (let i = 0; i < 1000; i++) pipe.set(k(`clear:${i}`), '1')
+        await pipe.exec()
+      },
+      run: () => store.kv.clear(k('clear:*')),
+    },
+  }
+}
+
+async function measureClear(op) {
+  const latencies = []
+  const deadline = now() + SECONDS * 1000
+  let busy = 0
+  while (now() < deadline || latencies.length < 3) {
+    await op.setup()
+    const t = now()
+    await op.run()
+    const dt = now() - t
+    busy += dt
+    latencies.push(dt)
+  }
+  return summarize(latencies, busy)
+}
+
+// ------------------------------------------------------------------ main
+
+const server = process.env.REDIS_URL ? null : await startRedis()
+const url = process.env.REDIS_URL ?? server.url
+const { hostname: host, port } = new URL(url)
+const connection = { host, port: Number(port) }
+const redis = new IORedis(url)
+const RedisStoreAdapter = await loadSeed()
+const quiet = { log: console.log, error: console.error }
+console.log = () => {}
+const seed = new RedisStoreAdapter({ connection, prefix: 'nvent', streams: { trim: { maxLen: 10000, approx: true } } })
+console.log = quiet.log
+const native = new RedisStore({ connection, logger: false })
+const ceiling = new IORedis(url, { enableAutoPipelining: true })
+
+try {
+  // 13k keys in the database besides the ones kv.clear deletes
+  const filler = redis.pipeline()
+  for (let i = 0; i < 12000; i++) filler.set(`bench:filler:${i}`, '1')
+  await filler.exec()
+
+  const adapters = { native: native, '0.5.15': seed }
+  const ops = {}
+  for (const [name, store] of Object.entries(adapters)) {
+    const tag = name === 'native' ? 'n' : 's'
+    ops[name] = operations(store, tag, await fixtures(store, tag), redis)
+  }
+  await ceiling.set('bench:ceiling', 'v')
+  const ceilingOps = { 'kv.get': () => ceiling.get('bench:ceiling'), 'kv.set': (i) => ceiling.set(`bench:ceiling:${i % 1000}`, 'v') }
+
+  const rows = []
+  for (const op of Object.keys(ops.native)) {
+    if (ONLY && !ONLY.some((o) => op.startsWith(o))) continue
+    for (const inFlight of op.startsWith('kv.clear') ? [1] : [1, CONCURRENCY]) {
+      const row = { op, inFlight }
+      for (const name of Object.keys(adapters)) {
+        const fn = ops[name][op]
+        row[name] = typeof fn === 'function' ? await measure(fn, inFlight) : await measureClear(fn)
+      }
+      if (ceilingOps[op]) row.ioredis = await measure(ceilingOps[op], inFlight)
+      row.ratio = row.native.opsPerSec / row['0.5.15'].opsPerSec
+      rows.push(row)
+      const fmt = (r) => (r ? `${Math.round(r.opsPerSec).toLocaleString('en').padStart(9)}/s p50 ${r.p50.toFixed(3)} p99 ${r.p99.toFixed(3)}${r.errors ? ` (${r.errors} failed)` : ''}` : '')
+      console.log(`${op.padEnd(24)} ${String(inFlight).padStart(2)}  native ${fmt(row.native)} | 0.5.15 ${fmt(row['0.5.15'])} | ×${row.ratio.toFixed(2)}${row.ioredis ? ` | ioredis ${fmt(row.ioredis)}` : ''}`)
+    }
+  }
+
+  const result = {
+    date: new Date().toISOString(),
+    machine: { cpus: cpus().length, cpu: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version, redis: (await redis.info('server')).match(/redis_version:(\S+)/)?.[1] },
+    secondsPerMeasurement: SECONDS,
+    rows,
+  }
+  const dir = join(root, 'benchmark', 'results')
+  mkdirSync(dir, { recursive: true })
+  const file = join(dir, `bench-${result.date.replace(/[:.]/g, '-')}.json`)
+  writeFileSync(file, JSON.stringify(result, null, 2))
+  console.log(`\nresults: ${file}`)
+} finally {
+  await native.close()
+  console.log = () => {}
+  await seed.close()
+  console.log = quiet.log
+  ceiling.disconnect()
+  redis.disconnect()
+  await server?.stop()
+}
