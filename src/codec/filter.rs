@@ -4,7 +4,7 @@
 //! value may be an array of allowed values, or an object that filters one level down. Values
 //! compare by type and value (`'1'` does not match `1`).
 
-use super::path;
+use super::{path, scalar};
 use serde_json::{Map, Value};
 
 /// Whether `metadata` (absent for an entry without metadata) satisfies `filter`.
@@ -17,6 +17,56 @@ pub fn matches(metadata: Option<&Value>, filter: &Map<String, Value>) -> bool {
       single => found.is_some_and(|v| same(single, v)),
     }
   })
+}
+
+/// One condition of a filter on a single hash field: the field and its allowed values.
+#[derive(Debug, PartialEq)]
+pub struct FieldCondition {
+  pub field: String,
+  pub allowed: Vec<Value>,
+}
+
+/// The filter as conditions on single hash fields, so entries can be checked by reading only
+/// those fields. `None` when a wanted value is an object inside a list of allowed values, which
+/// needs the whole metadata to compare.
+pub fn field_conditions(filter: &Map<String, Value>) -> Option<Vec<FieldCondition>> {
+  let mut out = Vec::new();
+  collect(filter, "", &mut out)?;
+  Some(out)
+}
+
+fn collect(filter: &Map<String, Value>, parent: &str, out: &mut Vec<FieldCondition>) -> Option<()> {
+  for (key, wanted) in filter {
+    let field = if parent.is_empty() {
+      key.clone()
+    } else {
+      format!("{parent}.{key}")
+    };
+    match wanted {
+      Value::Object(inner) => collect(inner, &field, out)?,
+      Value::Array(allowed) if allowed.iter().any(Value::is_object) => return None,
+      Value::Array(allowed) => out.push(FieldCondition {
+        field,
+        allowed: allowed.clone(),
+      }),
+      single => out.push(FieldCondition {
+        field,
+        allowed: vec![single.clone()],
+      }),
+    }
+  }
+  Some(())
+}
+
+impl FieldCondition {
+  /// Whether the stored field value (as HMGET returns it) satisfies this condition.
+  pub fn accepts(&self, stored: Option<&str>) -> bool {
+    let Some(stored) = stored else { return false };
+    match serde_json::from_str::<Value>(&scalar::decode(stored)) {
+      Ok(value) => self.allowed.iter().any(|a| same(a, &value)),
+      Err(_) => false,
+    }
+  }
 }
 
 /// JSON equality where numbers compare by value (`1` equals `1.0`).
@@ -62,6 +112,20 @@ mod tests {
   fn entries_without_metadata_match_only_the_empty_filter() {
     assert!(matches(None, &Map::new()));
     assert!(!matches(None, json!({"status": "x"}).as_object().unwrap()));
+  }
+
+  #[test]
+  fn filters_become_conditions_on_single_fields() {
+    let f = json!({"status": ["running", "queued"], "stats": {"count": 2, "a.b": true}, r"x\.y": 1});
+    let conds = field_conditions(f.as_object().unwrap()).unwrap();
+    let fields: Vec<&str> = conds.iter().map(|c| c.field.as_str()).collect();
+    assert_eq!(fields, vec!["status", "stats.count", "stats.a.b", r"x\.y"]);
+    assert!(conds[0].accepts(Some("queued")));
+    assert!(!conds[0].accepts(Some("failed")));
+    assert!(!conds[0].accepts(None));
+    assert!(conds[1].accepts(Some("2")));
+    assert!(!conds[1].accepts(Some("\"2\"")));
+    assert!(field_conditions(json!({"stats": [{"count": 1}]}).as_object().unwrap()).is_none());
   }
 
   #[test]

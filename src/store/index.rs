@@ -7,7 +7,8 @@
 
 use super::stream::limit;
 use super::{number_arg, pairs, parse_json_object, parse_number, target, text, Kind, Store};
-use crate::codec::{filter, hash, path, scalar};
+use crate::codec::filter::{self, FieldCondition};
+use crate::codec::{hash, path, scalar};
 use crate::error::{Code, Result, StoreError};
 use crate::scripts;
 use std::time::Duration;
@@ -22,8 +23,9 @@ pub struct ReadOptions {
 }
 
 const DEFAULT_LIMIT: u64 = 50;
-/// Entries fetched per round trip while filtering.
-const FILTER_PAGE: usize = 1000;
+/// Entries checked per round trip while filtering: the first page, doubling up to the last.
+const FIRST_FILTER_PAGE: u64 = 250;
+const MAX_FILTER_PAGE: u64 = 2000;
 
 pub fn meta_key(key: &str, id: &str) -> String {
   format!("{key}:meta:{id}")
@@ -140,10 +142,88 @@ impl Store {
       return Ok(out);
     };
 
-    // Filtering needs the metadata, so walk the whole index a page at a time.
-    let (mut skipped, mut taken, mut start) = (0u64, 0u64, 0u64);
+    match filter::field_conditions(&filter) {
+      Some(conditions) => self.read_filtered_by_fields(key, &conditions, offset, limit, &mut out).await,
+      None => self.read_filtered(key, &filter, offset, limit, &mut out).await,
+    }
+    .map_err(ctx)?;
+    out.push(']');
+    Ok(out)
+  }
+
+  /// A filtered read that checks each entry by reading only the filtered fields (HMGET), walking
+  /// the index in growing pages, then fetches the whole metadata of the matches.
+  async fn read_filtered_by_fields(
+    &self,
+    key: &str,
+    conditions: &[FieldCondition],
+    offset: u64,
+    limit: u64,
+    out: &mut String,
+  ) -> Result<()> {
+    let (mut skipped, mut start, mut page) = (0u64, 0u64, FIRST_FILTER_PAGE);
+    let mut matches: Vec<(String, f64)> = Vec::new();
     'pages: loop {
-      let rows = self.read_rows(key, start, FILTER_PAGE as u64).await.map_err(ctx)?;
+      let ranked = self.ranked(key, start, page).await?;
+      let mut pipe = redis::pipe();
+      for (id, _) in &ranked {
+        let cmd = pipe.cmd("HMGET").arg(meta_key(key, id));
+        for condition in conditions {
+          cmd.arg(&condition.field);
+        }
+      }
+      let fields: Vec<Vec<Option<String>>> = if ranked.is_empty() {
+        Vec::new()
+      } else {
+        self.query_pipe(Kind::Read, &pipe).await?
+      };
+      for ((id, score), values) in ranked.iter().zip(&fields) {
+        if !conditions.iter().zip(values).all(|(c, v)| c.accepts(v.as_deref())) {
+          continue;
+        }
+        if skipped < offset {
+          skipped += 1;
+          continue;
+        }
+        matches.push((id.clone(), *score));
+        if matches.len() as u64 == limit {
+          break 'pages;
+        }
+      }
+      if (ranked.len() as u64) < page {
+        break;
+      }
+      start += page;
+      page = (page * 2).min(MAX_FILTER_PAGE);
+    }
+    let metas = self.metadata_of(key, matches.iter().map(|(id, _)| id.as_str())).await?;
+    let mut first = true;
+    for ((id, score), meta) in matches.iter().zip(metas) {
+      // deleted since it matched: leave it out rather than list it without its metadata
+      if meta.is_empty() {
+        continue;
+      }
+      if !first {
+        out.push(',');
+      }
+      first = false;
+      push_entry(id, *score, &meta, out);
+    }
+    Ok(())
+  }
+
+  /// A filtered read that compares whole metadata objects, a page at a time.
+  async fn read_filtered(
+    &self,
+    key: &str,
+    filter: &serde_json::Map<String, serde_json::Value>,
+    offset: u64,
+    limit: u64,
+    out: &mut String,
+  ) -> Result<()> {
+    let (mut skipped, mut taken, mut start) = (0u64, 0u64, 0u64);
+    loop {
+      let rows = self.read_rows(key, start, MAX_FILTER_PAGE).await?;
       for (id, score, meta) in &rows {
         // Deeper than serde_json's nesting limit (only possible in foreign data): no match.
         let metadata = if meta.is_empty() {
@@ -151,7 +231,7 @@ impl Store {
         } else {
           serde_json::from_str::<serde_json::Value>(&hash::expand(meta)).ok()
         };
-        if !filter::matches(metadata.as_ref(), &filter) {
+        if !filter::matches(metadata.as_ref(), filter) {
           continue;
         }
         if skipped < offset {
@@ -161,25 +241,30 @@ impl Store {
         if taken > 0 {
           out.push(',');
         }
-        push_entry(id, *score, meta, &mut out);
+        push_entry(id, *score, meta, out);
         taken += 1;
         if taken == limit {
-          break 'pages;
+          return Ok(());
         }
       }
-      if rows.len() < FILTER_PAGE {
-        break;
+      if (rows.len() as u64) < MAX_FILTER_PAGE {
+        return Ok(());
       }
-      start += FILTER_PAGE as u64;
+      start += MAX_FILTER_PAGE;
     }
-    out.push(']');
-    Ok(out)
   }
 
   /// Ids, scores and metadata fields of `count` entries from rank `start`, in two round trips.
   async fn read_rows(&self, key: &str, start: u64, count: u64) -> Result<Vec<(String, f64, Vec<(String, String)>)>> {
+    let ranked = self.ranked(key, start, count).await?;
+    let metas = self.metadata_of(key, ranked.iter().map(|(id, _)| id.as_str())).await?;
+    Ok(ranked.into_iter().zip(metas).map(|((id, score), meta)| (id, score, meta)).collect())
+  }
+
+  /// Ids and scores of `count` entries from rank `start`, highest score first.
+  async fn ranked(&self, key: &str, start: u64, count: u64) -> Result<Vec<(String, f64)>> {
     let stop = start.saturating_add(count - 1).min(i64::MAX as u64);
-    let ranked: redis::Value = self
+    let reply: redis::Value = self
       .run(Kind::Read, |mut c| async move {
         redis::cmd("ZREVRANGE")
           .arg(key)
@@ -190,30 +275,27 @@ impl Store {
           .await
       })
       .await?;
-    let mut ids = Vec::new();
-    for (id, score) in pairs(ranked) {
-      ids.push((id, parse_number(&score)?));
-    }
-    if ids.is_empty() {
-      return Ok(Vec::new());
-    }
+    pairs(reply)
+      .into_iter()
+      .map(|(id, score)| Ok((id, parse_number(&score)?)))
+      .collect()
+  }
+
+  /// The metadata fields of each id, in one pipeline.
+  async fn metadata_of<'a>(&self, key: &str, ids: impl Iterator<Item = &'a str>) -> Result<Vec<Vec<(String, String)>>> {
     let mut pipe = redis::pipe();
-    for (id, _) in &ids {
+    for id in ids {
       pipe.cmd("HGETALL").arg(meta_key(key, id));
     }
-    let metas: Vec<redis::Value> = self
-      .run(Kind::Read, |mut c| {
-        let pipe = &pipe;
-        async move { pipe.query_async(&mut c).await }
-      })
-      .await?;
-    Ok(
-      ids
-        .into_iter()
-        .zip(metas)
-        .map(|((id, score), meta)| (id, score, pairs(meta)))
-        .collect(),
-    )
+    if pipe.is_empty() {
+      return Ok(Vec::new());
+    }
+    let metas: Vec<redis::Value> = self.query_pipe(Kind::Read, &pipe).await?;
+    Ok(metas.into_iter().map(pairs).collect())
+  }
+
+  async fn query_pipe<T: redis::FromRedisValue>(&self, kind: Kind, pipe: &redis::Pipeline) -> Result<T> {
+    self.run(kind, |mut c| async move { pipe.query_async(&mut c).await }).await
   }
 
   /// Deep-merges `partial` into the entry's metadata. False when the entry does not exist.

@@ -19,8 +19,9 @@ pub struct ReadOptions {
 }
 
 const DEFAULT_LIMIT: u64 = 1000;
-/// Entries fetched per round trip while filtering by type.
-const TYPE_FILTER_PAGE: u64 = 500;
+/// Most entries fetched per round trip while filtering by type (a page holds four times the
+/// limit, so a type that is one in four of the events needs one round trip).
+const TYPE_FILTER_PAGE: u64 = 1000;
 
 /// A stream entry id, `ms-seq`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -144,7 +145,7 @@ impl Store {
       return Ok("[]".into());
     };
     let types = opts.types.as_ref().filter(|t| !t.is_empty());
-    let page = if types.is_some() { limit.clamp(1, TYPE_FILTER_PAGE) } else { limit };
+    let page = if types.is_some() { limit.saturating_mul(4).clamp(100, TYPE_FILTER_PAGE) } else { limit };
 
     let mut out = String::from("[");
     let mut found = 0;
