@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url'
 import { join } from 'node:path'
 import IORedis from 'ioredis'
 import { RedisStore } from '../store.mjs'
+import native_ from '../index.js'
 import { startRedis } from '../scripts/redis-server.mjs'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
@@ -163,6 +164,12 @@ try {
   await ceiling.set('bench:ceiling', 'v')
   const ceilingOps = { 'kv.get': () => ceiling.get('bench:ceiling'), 'kv.set': (i) => ceiling.set(`bench:ceiling:${i % 1000}`, 'v') }
 
+  // The floor of a native call: an empty batch crosses to tokio and back and does nothing else.
+  const bare = new native_.NativeStore({ host: connection.host, port: connection.port })
+  const floor = { sequential: await measure(() => bare.batch('[]'), 1), inFlight64: await measure(() => bare.batch('[]'), CONCURRENCY) }
+  bare.close()
+  console.log(`native call floor (empty batch)  1: ${Math.round(floor.sequential.opsPerSec)}/s p50 ${floor.sequential.p50.toFixed(3)} ms | 64: ${Math.round(floor.inFlight64.opsPerSec)}/s`)
+
   const rows = []
   for (const op of Object.keys(ops.native)) {
     if (ONLY && !ONLY.some((o) => op.startsWith(o))) continue
@@ -184,6 +191,7 @@ try {
     date: new Date().toISOString(),
     machine: { cpus: cpus().length, cpu: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version, redis: (await redis.info('server')).match(/redis_version:(\S+)/)?.[1] },
     secondsPerMeasurement: SECONDS,
+    floor,
     rows,
   }
   const dir = join(root, 'benchmark', 'results')
