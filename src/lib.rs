@@ -7,7 +7,7 @@
 
 pub mod codec;
 pub mod error;
-mod scripts;
+pub(crate) mod scripts;
 pub mod store;
 
 #[cfg(feature = "napi")]

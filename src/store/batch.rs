@@ -1,16 +1,16 @@
 //! Many calls in one crossing: the JS side collects the calls made in one tick and sends them
-//! here as one JSON array. The calls that are one Redis command each travel together as one
-//! pipeline; the others (the index scripts) run concurrently beside it; all results go back as
-//! one JSON array. One napi crossing, one request on the connection and one callback per batch,
+//! here as one JSON array. Their commands travel together as one pipeline (the index scripts by
+//! SHA); a call the pipeline cannot finish — a script Redis has not cached, an entry without a
+//! metadata hash yet — then runs the regular way. All results go back as one JSON array. One napi crossing, one request on the connection and one callback per batch,
 //! instead of one of each per call, is what lets many calls in flight approach Redis's speed.
 //!
 //! Input: `[[op, arg, …], …]` with the ops and arguments of [`Store::plan`] (values as raw JSON).
 //! Output: `[[1, result], [0, "CODE: message"], …]`, in input order.
 
-use super::{kv, number_arg, stream, Single, Store};
+use super::{index, kv, number_arg, stream, Piped, Store};
 use crate::codec::scalar;
-use crate::error::{Result, StoreError};
-use futures_util::future::{join, join_all, BoxFuture, FutureExt};
+use crate::error::{Code, Result, StoreError};
+use futures_util::future::{join_all, BoxFuture, FutureExt};
 use serde_json::value::RawValue;
 
 type Args<'a> = Vec<&'a RawValue>;
@@ -49,47 +49,50 @@ fn value<'a>(args: &Args<'a>, i: usize) -> Result<&'a str> {
     .ok_or_else(|| StoreError::invalid(format!("argument {i} is missing")))
 }
 
-/// How one call of a batch is carried out.
-enum Plan<'a> {
-  /// One command, sent with the batch's other single commands as one pipeline.
-  Single(Single),
-  /// Anything else, run concurrently with the rest.
-  Call(BoxFuture<'a, Result<String>>),
-}
-
-/// Where the result of one call will come from.
-enum Slot {
-  Single(usize),
-  Call(usize),
-  Failed(StoreError),
+/// How one call of a batch is carried out: its commands go in the batch's pipeline; `regular`,
+/// when the call has one, runs it the usual way if the pipelined attempt asks for that.
+struct Plan<'a> {
+  piped: Piped,
+  regular: Option<BoxFuture<'a, Result<String>>>,
 }
 
 impl Store {
   /// Runs a batch of calls; see the module docs for the format.
   pub async fn batch(&self, ops_json: &str) -> Result<String> {
     let ops: Vec<Args> = serde_json::from_str(ops_json).map_err(|e| StoreError::invalid(format!("malformed batch: {e}")))?;
-    let (mut singles, mut calls, mut slots) = (Vec::new(), Vec::new(), Vec::with_capacity(ops.len()));
+    let mut piped = Vec::with_capacity(ops.len());
+    // per call: its place in the pipeline and its regular path, or why it was refused
+    let mut slots = Vec::with_capacity(ops.len());
     for args in &ops {
-      slots.push(match self.plan(args) {
-        Ok(Plan::Single(single)) => {
-          singles.push(single);
-          Slot::Single(singles.len() - 1)
-        }
-        Ok(Plan::Call(call)) => {
-          calls.push(call);
-          Slot::Call(calls.len() - 1)
-        }
-        Err(e) => Slot::Failed(e),
-      });
+      slots.push(self.plan(args).map(|plan| {
+        piped.push(plan.piped);
+        (piped.len() - 1, plan.regular)
+      }));
     }
-    let piped = async {
-      if singles.is_empty() {
-        Vec::new()
-      } else {
-        self.run_singles(&singles).await
-      }
+    let mut results = if piped.is_empty() {
+      Vec::new()
+    } else {
+      self.run_piped(piped).await
     };
-    let (mut piped, mut called) = join(piped, join_all(calls)).await;
+
+    // calls the pipeline handed back run the regular way, together
+    let again = slots.iter_mut().filter_map(|slot| match slot {
+      Ok((n, regular)) if matches!(results[*n], Ok(None)) => {
+        let n = *n;
+        let regular = regular.take();
+        Some(async move {
+          let result = match regular {
+            Some(call) => call.await,
+            None => Err(StoreError::new(Code::Redis, "a one-command call was handed back")),
+          };
+          (n, result)
+        })
+      }
+      _ => None,
+    });
+    for (n, result) in join_all(again).await {
+      results[n] = result.map(Some);
+    }
 
     let mut out = String::with_capacity(64 * slots.len() + 2);
     out.push('[');
@@ -97,11 +100,7 @@ impl Store {
       if i > 0 {
         out.push(',');
       }
-      let result = match slot {
-        Slot::Single(n) => std::mem::replace(&mut piped[n], Ok(String::new())),
-        Slot::Call(n) => std::mem::replace(&mut called[n], Ok(String::new())),
-        Slot::Failed(e) => Err(e),
-      };
+      let result = slot.and_then(|(n, _)| std::mem::replace(&mut results[n], Ok(None)).map(Option::unwrap_or_default));
       match result {
         Ok(json) => {
           out.push_str("[1,");
@@ -121,8 +120,13 @@ impl Store {
   /// The ops a batch may hold, with their arguments.
   fn plan<'a>(&'a self, args: &'a Args<'a>) -> Result<Plan<'a>> {
     let op = text(args, 0)?;
-    let single = |s: Single| Ok(Plan::Single(s));
-    let call = |f: BoxFuture<'a, Result<String>>| Ok(Plan::Call(f));
+    let piped = |piped: Piped, regular: BoxFuture<'a, Result<String>>| {
+      Ok(Plan {
+        piped,
+        regular: Some(regular),
+      })
+    };
+    let single = |piped: Piped| Ok(Plan { piped, regular: None });
     match op.as_str() {
       "kv.get" => single(kv::get(&text(args, 1)?)),
       "kv.set" => single(kv::set(&text(args, 1)?, value(args, 2)?, optional_number(args, 3)?)?),
@@ -132,23 +136,40 @@ impl Store {
       "stream.delete" => single(stream::delete(&text(args, 1)?)),
       "index.add" => {
         let (key, id, score) = (text(args, 1)?, text(args, 2)?, number(args, 3)?);
-        call(async move { self.index_add(&key, &id, score, json(args, 4)).await.map(|()| "null".into()) }.boxed())
+        let meta = json(args, 4);
+        let first = index::add_piped(&key, &id, score, meta)?;
+        piped(
+          first,
+          async move { self.index_add(&key, &id, score, meta).await.map(|()| "null".into()) }.boxed(),
+        )
       }
       "index.get" => {
         let (key, id) = (text(args, 1)?, text(args, 2)?);
-        call(async move { Ok(self.index_get(&key, &id).await?.unwrap_or_else(|| "null".into())) }.boxed())
+        single(index::get_piped(&key, &id))
       }
       "index.update" => {
         let (key, id, partial) = (text(args, 1)?, text(args, 2)?, value(args, 3)?);
-        call(async move { self.index_update(&key, &id, partial).await.map(|b| b.to_string()) }.boxed())
+        let first = index::update_piped(&key, &id, partial)?;
+        piped(
+          first,
+          async move { self.index_update(&key, &id, partial).await.map(|b| b.to_string()) }.boxed(),
+        )
       }
       "index.increment" => {
         let (key, id, field, by) = (text(args, 1)?, text(args, 2)?, text(args, 3)?, number(args, 4)?);
-        call(async move { self.index_increment(&key, &id, &field, by).await.map(number_arg) }.boxed())
+        let first = index::increment_piped(&key, &id, &field, by)?;
+        piped(
+          first,
+          async move { self.index_increment(&key, &id, &field, by).await.map(number_arg) }.boxed(),
+        )
       }
       "index.delete" => {
         let (key, id) = (text(args, 1)?, text(args, 2)?);
-        call(async move { self.index_delete(&key, &id).await.map(|b| b.to_string()) }.boxed())
+        let first = index::delete_piped(&key, &id);
+        piped(
+          first,
+          async move { self.index_delete(&key, &id).await.map(|b| b.to_string()) }.boxed(),
+        )
       }
       other => Err(StoreError::invalid(format!("unknown batched operation {other:?}"))),
     }

@@ -6,11 +6,12 @@
 //! these two are the only multi-key steps.
 
 use super::stream::limit;
-use super::{number_arg, pairs, parse_json_object, parse_number, target, text, Kind, Store};
+use super::{number_arg, pairs, parse_json_object, parse_number, target, text, Kind, Piped, Store};
 use crate::codec::filter::{self, FieldCondition};
-use crate::codec::{hash, path, scalar};
+use crate::codec::hash::{self, Flat};
+use crate::codec::{path, scalar};
 use crate::error::{Code, Result, StoreError};
-use crate::scripts;
+use crate::scripts::{self, ScriptCall};
 use std::time::Duration;
 
 /// `index.read` options, as the JS layer passed them.
@@ -58,62 +59,212 @@ enum ScriptOutcome<T> {
   Missing,
 }
 
+// ---------------------------------------------------------------- script calls
+
+fn add_call(key: &str, id: &str, score: f64, metadata_json: Option<&str>) -> Result<ScriptCall> {
+  if !score.is_finite() {
+    return Err(StoreError::invalid("score must be a finite number"));
+  }
+  let mut call = ScriptCall::new(&scripts::INDEX_ADD);
+  call.key(key).key(meta_key(key, id)).arg(number_arg(score)).arg(id);
+  match metadata_json {
+    Some(json) => {
+      let flat = hash::flatten(&parse_json_object(json, "metadata")?);
+      call.arg("1");
+      for (field, value) in &flat.sets {
+        call.arg(field).arg(value);
+      }
+      for field in &flat.empties {
+        call.arg(field).arg("{}");
+      }
+    }
+    None => {
+      call.arg("0");
+    }
+  }
+  Ok(call)
+}
+
+fn update_call(meta: &str, flat: &Flat, create: bool) -> ScriptCall {
+  let ancestors = flat.ancestors();
+  let mut call = ScriptCall::new(&scripts::INDEX_UPDATE);
+  call.key(meta).arg(if create { "1" } else { "0" });
+  call
+    .arg(flat.sets.len())
+    .arg(flat.deletes.len())
+    .arg(flat.empties.len())
+    .arg(ancestors.len());
+  for (field, value) in &flat.sets {
+    call.arg(field).arg(value);
+  }
+  for field in &flat.deletes {
+    call.arg(field).arg(path::ancestors(field).last().copied().unwrap_or(""));
+  }
+  for field in flat.empties.iter().chain(&ancestors) {
+    call.arg(field);
+  }
+  call
+}
+
+/// The update script's reply: the new version, or -1 when the hash is missing.
+fn update_outcome(version: i64) -> ScriptOutcome<()> {
+  if version < 0 {
+    ScriptOutcome::Missing
+  } else {
+    ScriptOutcome::Done(())
+  }
+}
+
+/// Checks `index.increment`'s field and amount; returns them as script arguments.
+fn increment_args(field: &str, by: f64) -> Result<(String, String)> {
+  let field = path::parse_dotted(field).ok_or_else(|| StoreError::invalid("field must be a dotted path with no empty part"))?;
+  if field == hash::VERSION_FIELD {
+    return Err(StoreError::invalid("version is managed by the store"));
+  }
+  if !by.is_finite() {
+    return Err(StoreError::invalid("the amount must be a finite number"));
+  }
+  Ok((field, number_arg(by)))
+}
+
+fn increment_call(meta: &str, field: &str, by: &str, create: bool) -> ScriptCall {
+  let mut call = ScriptCall::new(&scripts::INDEX_INCREMENT);
+  call.key(meta).arg(if create { "1" } else { "0" }).arg(field).arg(by);
+  for ancestor in path::ancestors(field) {
+    call.arg(ancestor);
+  }
+  call
+}
+
+/// The increment script's reply (see its header).
+fn increment_outcome(reply: Vec<redis::Value>) -> Result<ScriptOutcome<f64>> {
+  let mut reply = reply.into_iter();
+  let status = match reply.next() {
+    Some(redis::Value::Int(n)) => n,
+    _ => return Err(StoreError::new(Code::Redis, "unexpected reply from the increment script")),
+  };
+  let detail = reply.next().and_then(text).unwrap_or_default();
+  match status {
+    0 => Ok(ScriptOutcome::Done(parse_number(&detail)?)),
+    -1 => Ok(ScriptOutcome::Missing),
+    -2 => Err(StoreError::invalid(format!(
+      "{:?} is not an object, so it has no field below it",
+      path::split(&detail).join(".")
+    ))),
+    _ => Err(StoreError::invalid("the field holds a value that is not a number")),
+  }
+}
+
+fn delete_call(key: &str, id: &str) -> ScriptCall {
+  let mut call = ScriptCall::new(&scripts::INDEX_DELETE);
+  call.key(key).key(meta_key(key, id)).arg(id);
+  call
+}
+
+// ---------------------------------------------------------------- pipelined calls (batch.rs)
+// Each answers `None` when the call must run the regular way: the script was not cached, or
+// the entry has no metadata hash yet (see `Store::with_entry`).
+
+fn script_reply(replies: Vec<redis::Value>) -> redis::Value {
+  replies.into_iter().next().unwrap_or(redis::Value::Nil)
+}
+
+pub(super) fn add_piped(key: &str, id: &str, score: f64, metadata_json: Option<&str>) -> Result<Piped> {
+  let target = target(&[key, id]);
+  let call = add_call(key, id, score, metadata_json).map_err(|e| e.context("index.add", &target))?;
+  Ok(Piped::new(
+    Kind::Write,
+    "index.add",
+    target,
+    vec![call.evalsha()],
+    Box::new(|_| Ok(Some("null".into()))),
+  ))
+}
+
+pub(super) fn get_piped(key: &str, id: &str) -> Piped {
+  let mut score = redis::cmd("ZSCORE");
+  score.arg(key).arg(id);
+  let mut fields = redis::cmd("HGETALL");
+  fields.arg(meta_key(key, id));
+  let id = id.to_string();
+  Piped::new(
+    Kind::Read,
+    "index.get",
+    target(&[key, &id]),
+    vec![score, fields],
+    Box::new(move |replies| {
+      let mut replies = replies.into_iter();
+      let Some(score) = replies.next().and_then(text) else {
+        return Ok(Some("null".into()));
+      };
+      let mut out = String::new();
+      push_entry(
+        &id,
+        parse_number(&score)?,
+        &pairs(replies.next().unwrap_or(redis::Value::Nil)),
+        &mut out,
+      );
+      Ok(Some(out))
+    }),
+  )
+}
+
+pub(super) fn update_piped(key: &str, id: &str, partial_json: &str) -> Result<Piped> {
+  let target = target(&[key, id]);
+  let flat = hash::flatten(&parse_json_object(partial_json, "the update").map_err(|e| e.context("index.update", &target))?);
+  let call = update_call(&meta_key(key, id), &flat, false);
+  Ok(Piped::new(
+    Kind::Write,
+    "index.update",
+    target,
+    vec![call.evalsha()],
+    Box::new(|replies| match script_reply(replies) {
+      redis::Value::Int(version) => Ok(match update_outcome(version) {
+        ScriptOutcome::Done(()) => Some("true".into()),
+        ScriptOutcome::Missing => None,
+      }),
+      _ => Err(StoreError::new(Code::Redis, "unexpected reply from the update script")),
+    }),
+  ))
+}
+
+pub(super) fn increment_piped(key: &str, id: &str, field: &str, by: f64) -> Result<Piped> {
+  let target = target(&[key, id, field]);
+  let (field, by) = increment_args(field, by).map_err(|e| e.context("index.increment", &target))?;
+  let call = increment_call(&meta_key(key, id), &field, &by, false);
+  Ok(Piped::new(
+    Kind::Write,
+    "index.increment",
+    target,
+    vec![call.evalsha()],
+    Box::new(|replies| {
+      let reply = match script_reply(replies) {
+        redis::Value::Array(items) => items,
+        _ => return Err(StoreError::new(Code::Redis, "unexpected reply from the increment script")),
+      };
+      Ok(match increment_outcome(reply)? {
+        ScriptOutcome::Done(value) => Some(number_arg(value)),
+        ScriptOutcome::Missing => None,
+      })
+    }),
+  ))
+}
+
+pub(super) fn delete_piped(key: &str, id: &str) -> Piped {
+  Piped::new(
+    Kind::Write,
+    "index.delete",
+    target(&[key, id]),
+    vec![delete_call(key, id).evalsha()],
+    Box::new(|replies| super::kv::deleted(script_reply(replies)).map(Some)),
+  )
+}
+
 impl Store {
   pub async fn index_add(&self, key: &str, id: &str, score: f64, metadata_json: Option<&str>) -> Result<()> {
     let ctx = |e: StoreError| e.context("index.add", &target(&[key, id]));
-    if !score.is_finite() {
-      return Err(ctx(StoreError::invalid("score must be a finite number")));
-    }
-    let mut invocation = scripts::INDEX_ADD.key(key);
-    invocation.key(meta_key(key, id)).arg(number_arg(score)).arg(id);
-    match metadata_json {
-      Some(json) => {
-        let flat = hash::flatten(&parse_json_object(json, "metadata").map_err(ctx)?);
-        invocation.arg("1");
-        for (field, value) in &flat.sets {
-          invocation.arg(field).arg(value);
-        }
-        for field in &flat.empties {
-          invocation.arg(field).arg("{}");
-        }
-      }
-      None => {
-        invocation.arg("0");
-      }
-    }
-    self
-      .run(Kind::Write, |mut c| {
-        let invocation = &invocation;
-        async move { invocation.invoke_async::<i64>(&mut c).await }
-      })
-      .await
-      .map(drop)
-      .map_err(ctx)
-  }
-
-  /// The entry as JSON (`{id, score, metadata?}`), or `None`.
-  pub async fn index_get(&self, key: &str, id: &str) -> Result<Option<String>> {
-    let meta = meta_key(key, id);
-    let (score, fields): (Option<String>, redis::Value) = self
-      .run(Kind::Read, |mut c| {
-        let meta = &meta;
-        async move {
-          redis::pipe()
-            .cmd("ZSCORE")
-            .arg(key)
-            .arg(id)
-            .cmd("HGETALL")
-            .arg(meta)
-            .query_async(&mut c)
-            .await
-        }
-      })
-      .await
-      .map_err(|e| e.context("index.get", &target(&[key, id])))?;
-    let Some(score) = score else { return Ok(None) };
-    let mut out = String::new();
-    push_entry(id, parse_number(&score)?, &pairs(fields), &mut out);
-    Ok(Some(out))
+    let call = add_call(key, id, score, metadata_json).map_err(ctx)?;
+    self.run_script::<i64>(Kind::Write, &call).await.map(drop).map_err(ctx)
   }
 
   /// Entries by descending score as a JSON array.
@@ -302,39 +453,11 @@ impl Store {
   pub async fn index_update(&self, key: &str, id: &str, partial_json: &str) -> Result<bool> {
     let ctx = |e: StoreError| e.context("index.update", &target(&[key, id]));
     let flat = hash::flatten(&parse_json_object(partial_json, "the update").map_err(ctx)?);
-    let ancestors = flat.ancestors();
     let meta = meta_key(key, id);
     let updated = self
       .with_entry(key, id, |create| {
-        let mut inv = scripts::INDEX_UPDATE.key(&meta);
-        inv
-          .arg(if create { "1" } else { "0" })
-          .arg(flat.sets.len())
-          .arg(flat.deletes.len())
-          .arg(flat.empties.len())
-          .arg(ancestors.len());
-        for (field, value) in &flat.sets {
-          inv.arg(field).arg(value);
-        }
-        for field in &flat.deletes {
-          inv.arg(field).arg(path::ancestors(field).last().copied().unwrap_or(""));
-        }
-        for field in flat.empties.iter().chain(&ancestors) {
-          inv.arg(field);
-        }
-        async move {
-          let version: i64 = self
-            .run(Kind::Write, |mut c| {
-              let inv = &inv;
-              async move { inv.invoke_async(&mut c).await }
-            })
-            .await?;
-          Ok(if version < 0 {
-            ScriptOutcome::Missing
-          } else {
-            ScriptOutcome::Done(())
-          })
-        }
+        let call = update_call(&meta, &flat, create);
+        async move { Ok(update_outcome(self.run_script::<i64>(Kind::Write, &call).await?)) }
       })
       .await
       .map_err(ctx)?;
@@ -363,45 +486,12 @@ impl Store {
   /// Adds `by` to the numeric field at the dotted path `field`; returns the new value.
   pub async fn index_increment(&self, key: &str, id: &str, field: &str, by: f64) -> Result<f64> {
     let ctx = |e: StoreError| e.context("index.increment", &target(&[key, id, field]));
-    let field = path::parse_dotted(field).ok_or_else(|| ctx(StoreError::invalid("field must be a dotted path with no empty part")))?;
-    if field == hash::VERSION_FIELD {
-      return Err(ctx(StoreError::invalid("version is managed by the store")));
-    }
-    if !by.is_finite() {
-      return Err(ctx(StoreError::invalid("the amount must be a finite number")));
-    }
+    let (field, by) = increment_args(field, by).map_err(ctx)?;
     let meta = meta_key(key, id);
-    let by = number_arg(by);
     let outcome = self
       .with_entry(key, id, |create| {
-        let mut inv = scripts::INDEX_INCREMENT.key(&meta);
-        inv.arg(if create { "1" } else { "0" }).arg(&field).arg(&by);
-        for ancestor in path::ancestors(&field) {
-          inv.arg(ancestor);
-        }
-        async move {
-          let reply: Vec<redis::Value> = self
-            .run(Kind::Write, |mut c| {
-              let inv = &inv;
-              async move { inv.invoke_async(&mut c).await }
-            })
-            .await?;
-          let mut reply = reply.into_iter();
-          let status = match reply.next() {
-            Some(redis::Value::Int(n)) => n,
-            _ => return Err(StoreError::new(Code::Redis, "unexpected reply from the increment script")),
-          };
-          let detail = reply.next().and_then(text).unwrap_or_default();
-          match status {
-            0 => Ok(ScriptOutcome::Done(parse_number(&detail)?)),
-            -1 => Ok(ScriptOutcome::Missing),
-            -2 => Err(StoreError::invalid(format!(
-              "{:?} is not an object, so it has no field below it",
-              path::split(&detail).join(".")
-            ))),
-            _ => Err(StoreError::invalid("the field holds a value that is not a number")),
-          }
-        }
+        let call = increment_call(&meta, &field, &by, create);
+        async move { increment_outcome(self.run_script(Kind::Write, &call).await?) }
       })
       .await
       .map_err(ctx)?;
@@ -409,13 +499,8 @@ impl Store {
   }
 
   pub async fn index_delete(&self, key: &str, id: &str) -> Result<bool> {
-    let meta = meta_key(key, id);
     self
-      .run(Kind::Write, |mut c| {
-        let mut inv = scripts::INDEX_DELETE.key(key);
-        inv.key(&meta).arg(id);
-        async move { inv.invoke_async::<i64>(&mut c).await }
-      })
+      .run_script::<i64>(Kind::Write, &delete_call(key, id))
       .await
       .map(|n| n > 0)
       .map_err(|e| e.context("index.delete", &target(&[key, id])))

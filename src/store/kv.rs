@@ -1,6 +1,6 @@
 //! The kv tier: one Redis string per key, holding a JSON value (see [`crate::codec::scalar`]).
 
-use super::{number_arg, parse_number, target, text, Kind, Single, Store};
+use super::{number_arg, parse_number, target, text, Kind, Piped, Store};
 use crate::codec::scalar;
 use crate::error::{Code, Result, StoreError};
 
@@ -10,16 +10,16 @@ const CLEAR_BATCH: usize = 1000;
 const MAX_TTL_MS: f64 = 9_007_199_254_740_992.0;
 
 /// `kv.get`: the stored value as JSON (`null` when the key does not exist).
-pub(super) fn get(key: &str) -> Single {
+pub(super) fn get(key: &str) -> Piped {
   let mut cmd = redis::cmd("GET");
   cmd.arg(key);
-  Single::read("kv.get", target(&[key]), cmd, |reply| {
+  Piped::read("kv.get", target(&[key]), cmd, |reply| {
     Ok(text(reply).map_or_else(|| "null".into(), |s| scalar::decode(&s)))
   })
 }
 
 /// `kv.set`: stores the JSON value `value_json`, expiring after `ttl_seconds` when given.
-pub(super) fn set(key: &str, value_json: &str, ttl_seconds: Option<f64>) -> Result<Single> {
+pub(super) fn set(key: &str, value_json: &str, ttl_seconds: Option<f64>) -> Result<Piped> {
   let ctx = |e: StoreError| e.context("kv.set", &target(&[key]));
   let value: serde_json::Value =
     serde_json::from_str(value_json).map_err(|e| ctx(StoreError::invalid(format!("the value cannot be stored: {e}"))))?;
@@ -32,24 +32,24 @@ pub(super) fn set(key: &str, value_json: &str, ttl_seconds: Option<f64>) -> Resu
     }
     cmd.arg("PX").arg(ms.max(1.0) as u64);
   }
-  Ok(Single::write("kv.set", target(&[key]), cmd, |_| Ok("null".into())))
+  Ok(Piped::write("kv.set", target(&[key]), cmd, |_| Ok("null".into())))
 }
 
 /// `kv.delete`: true when the key existed.
-pub(super) fn delete(key: &str) -> Single {
+pub(super) fn delete(key: &str) -> Piped {
   let mut cmd = redis::cmd("DEL");
   cmd.arg(key);
-  Single::write("kv.delete", target(&[key]), cmd, deleted)
+  Piped::write("kv.delete", target(&[key]), cmd, deleted)
 }
 
 /// `kv.increment`: adds `by` to the number at `key` (0 when missing); the new value.
-pub(super) fn increment(key: &str, by: f64) -> Result<Single> {
+pub(super) fn increment(key: &str, by: f64) -> Result<Piped> {
   if !by.is_finite() {
     return Err(StoreError::invalid("the amount must be a finite number").context("kv.increment", &target(&[key])));
   }
   let mut cmd = redis::cmd("INCRBYFLOAT");
   cmd.arg(key).arg(number_arg(by));
-  let mut single = Single::write("kv.increment", target(&[key]), cmd, |reply| {
+  let mut single = Piped::write("kv.increment", target(&[key]), cmd, |reply| {
     let value = text(reply).ok_or_else(|| StoreError::new(Code::Redis, "INCRBYFLOAT gave no number"))?;
     Ok(number_arg(parse_number(&value)?))
   });

@@ -108,34 +108,49 @@ impl Store {
   }
 }
 
-/// A call that is exactly one Redis command: the command, and how its reply becomes the call's
-/// JSON result. Many of them travel as one pipeline (see [`batch`]).
-pub(crate) struct Single {
+/// How a pipelined call's replies become its JSON result; `None` asks for the call to be run
+/// the regular way instead (its script was not cached, or its entry needs the slow path).
+type Finish = Box<dyn FnOnce(Vec<redis::Value>) -> Result<Option<String>> + Send>;
+
+/// A call whose commands can travel in a pipeline with other calls' (see [`batch`]).
+pub(crate) struct Piped {
   op: &'static str,
   target: String,
   kind: Kind,
-  cmd: redis::Cmd,
-  finish: fn(redis::Value) -> Result<String>,
+  cmds: Vec<redis::Cmd>,
+  finish: Finish,
   /// Turns a Redis refusal into the error callers should see (identity by default).
   refine: fn(StoreError) -> StoreError,
 }
 
-impl Single {
-  fn read(op: &'static str, target: String, cmd: redis::Cmd, finish: fn(redis::Value) -> Result<String>) -> Single {
-    Single {
+impl Piped {
+  fn new(kind: Kind, op: &'static str, target: String, cmds: Vec<redis::Cmd>, finish: Finish) -> Piped {
+    Piped {
       op,
       target,
-      kind: Kind::Read,
-      cmd,
+      kind,
+      cmds,
       finish,
       refine: |e| e,
     }
   }
 
-  fn write(op: &'static str, target: String, cmd: redis::Cmd, finish: fn(redis::Value) -> Result<String>) -> Single {
-    Single {
+  /// A read of one command.
+  fn read(op: &'static str, target: String, cmd: redis::Cmd, finish: fn(redis::Value) -> Result<String>) -> Piped {
+    Piped::new(
+      Kind::Read,
+      op,
+      target,
+      vec![cmd],
+      Box::new(move |mut replies| finish(replies.remove(0)).map(Some)),
+    )
+  }
+
+  /// A write of one command.
+  fn write(op: &'static str, target: String, cmd: redis::Cmd, finish: fn(redis::Value) -> Result<String>) -> Piped {
+    Piped {
       kind: Kind::Write,
-      ..Single::read(op, target, cmd, finish)
+      ..Piped::read(op, target, cmd, finish)
     }
   }
 
@@ -145,18 +160,20 @@ impl Single {
 }
 
 impl Store {
-  /// Sends `singles` as one pipeline (one request on the connection of their kind; reads only
-  /// when all are reads) and returns each call's JSON result or error, in order.
-  async fn run_singles(&self, singles: &[Single]) -> Vec<Result<String>> {
-    let kind = if singles.iter().all(|s| s.kind == Kind::Read) {
+  /// Sends the commands of `calls` as one pipeline (one request on the connection of their
+  /// kind; reads only when all are reads) and returns each call's result, in order.
+  async fn run_piped(&self, calls: Vec<Piped>) -> Vec<Result<Option<String>>> {
+    let kind = if calls.iter().all(|c| c.kind == Kind::Read) {
       Kind::Read
     } else {
       Kind::Write
     };
     let mut pipe = redis::pipe();
     pipe.ignore_errors();
-    for single in singles {
-      pipe.add_command(single.cmd.clone());
+    for call in &calls {
+      for cmd in &call.cmds {
+        pipe.add_command(cmd.clone());
+      }
     }
     let replies: Result<Vec<redis::RedisResult<redis::Value>>> = self
       .run(kind, |mut c| {
@@ -164,17 +181,55 @@ impl Store {
         async move { pipe.query_async(&mut c).await }
       })
       .await;
-    match replies {
-      Ok(replies) => singles
-        .iter()
-        .zip(replies)
-        .map(|(single, reply)| match reply {
-          Ok(value) => (single.finish)(value).map_err(|e| single.fail(e)),
-          Err(e) => Err(single.fail(StoreError::from_redis(&e, true))),
-        })
-        .collect(),
-      Err(e) => singles.iter().map(|single| Err(single.fail(e.clone()))).collect(),
-    }
+    let mut replies = match replies {
+      Ok(replies) => replies.into_iter(),
+      Err(e) => return calls.iter().map(|call| Err(call.fail(e.clone()))).collect(),
+    };
+    calls
+      .into_iter()
+      .map(|call| {
+        let Piped {
+          op,
+          target,
+          cmds,
+          finish,
+          refine,
+          ..
+        } = call;
+        let fail = |e: StoreError| refine(e).context(op, &target);
+        let mut values = Vec::with_capacity(cmds.len());
+        let mut failure = None;
+        for reply in replies.by_ref().take(cmds.len()) {
+          match reply {
+            Ok(value) => values.push(value),
+            // not run: the regular path loads the script and runs the call again
+            Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => failure = failure.or(Some(None)),
+            Err(e) => failure = Some(Some(e)),
+          }
+        }
+        match failure {
+          Some(Some(e)) => Err(fail(StoreError::from_redis(&e, true))),
+          Some(None) => Ok(None),
+          None => finish(values).map_err(fail),
+        }
+      })
+      .collect()
+  }
+
+  /// Runs one script call the regular way (reloading the script when Redis forgot it).
+  async fn run_script<T: redis::FromRedisValue>(&self, kind: Kind, call: &crate::scripts::ScriptCall) -> Result<T> {
+    self
+      .run(kind, |mut c| async move {
+        let mut invocation = call.script.prepare_invoke();
+        for key in &call.keys {
+          invocation.key(key);
+        }
+        for arg in &call.args {
+          invocation.arg(arg);
+        }
+        invocation.invoke_async(&mut c).await
+      })
+      .await
   }
 }
 

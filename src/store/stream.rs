@@ -1,6 +1,6 @@
 //! The stream tier: one Redis Stream per subject, at the key `subject`.
 
-use super::{parse_json_object, target, text, Kind, Single, Store, Trim};
+use super::{parse_json_object, target, text, Kind, Piped, Store, Trim};
 use crate::codec::event;
 use crate::error::{Result, StoreError};
 
@@ -102,7 +102,7 @@ impl ReadOptions {
 }
 
 /// `stream.append`: appends `event` (a JSON object that already carries `ts`); the entry id.
-pub(super) fn append(subject: &str, event_json: &str, trim: Option<Trim>) -> Result<Single> {
+pub(super) fn append(subject: &str, event_json: &str, trim: Option<Trim>) -> Result<Piped> {
   let ctx = |e: StoreError| e.context("stream.append", &target(&[subject]));
   let event = parse_json_object(event_json, "event").map_err(ctx)?;
   if !matches!(event.get("type"), Some(serde_json::Value::String(t)) if !t.is_empty()) {
@@ -121,7 +121,7 @@ pub(super) fn append(subject: &str, event_json: &str, trim: Option<Trim>) -> Res
   for (name, value) in event::to_fields(&event) {
     cmd.arg(name).arg(value);
   }
-  Ok(Single::write("stream.append", target(&[subject]), cmd, |reply| {
+  Ok(Piped::write("stream.append", target(&[subject]), cmd, |reply| {
     let id = text(reply).ok_or_else(|| StoreError::new(crate::error::Code::Redis, "XADD gave no id"))?;
     let mut out = String::with_capacity(id.len() + 2);
     crate::codec::scalar::push_json_string(&id, &mut out);
@@ -130,10 +130,10 @@ pub(super) fn append(subject: &str, event_json: &str, trim: Option<Trim>) -> Res
 }
 
 /// `stream.delete`: deletes the stream; true when it existed.
-pub(super) fn delete(subject: &str) -> Single {
+pub(super) fn delete(subject: &str) -> Piped {
   let mut cmd = redis::cmd("DEL");
   cmd.arg(subject);
-  Single::write("stream.delete", target(&[subject]), cmd, super::kv::deleted)
+  Piped::write("stream.delete", target(&[subject]), cmd, super::kv::deleted)
 }
 
 impl Store {
@@ -145,7 +145,11 @@ impl Store {
       return Ok("[]".into());
     };
     let types = opts.types.as_ref().filter(|t| !t.is_empty());
-    let page = if types.is_some() { limit.saturating_mul(4).clamp(100, TYPE_FILTER_PAGE) } else { limit };
+    let page = if types.is_some() {
+      limit.saturating_mul(4).clamp(100, TYPE_FILTER_PAGE)
+    } else {
+      limit
+    };
 
     let mut out = String::from("[");
     let mut found = 0;
