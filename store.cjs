@@ -205,18 +205,21 @@ class RedisStore {
 
     const native = this.#native
     const call = (fn) => this.#call(fn)
+    // `build` checks the arguments and returns the call as JSON; the call joins this tick's batch
+    const batched = (isRead, build) => this.#batched(isRead, build)
 
     this.#stream = Object.freeze({
-      append: (subject, event) =>
-        call(async () => {
+      append: (subject, event) => {
+        let json
+        return batched(false, () => {
           const op = 'stream.append'
           str(subject, 'subject', op)
           object(event, 'event', op)
           const { id: _id, ts: _ts, ...fields } = event
-          const json = toJson({ ...fields, ts: Date.now() }, 'event', op)
-          const entryId = await this.#submit(`["stream.append",${q(subject)},${json}]`)
-          return { id: entryId, ...JSON.parse(json) }
-        }),
+          json = toJson({ ...fields, ts: Date.now() }, 'event', op)
+          return `["stream.append",${q(subject)},${json}]`
+        }).then((entryId) => ({ id: entryId, ...JSON.parse(json) }))
+      },
       read: (subject, opts) =>
         call(async () => {
           const op = 'stream.read'
@@ -237,18 +240,18 @@ class RedisStore {
           })
           return JSON.parse(json)
         }),
-      delete: (subject) => call(() => this.#submit(`["stream.delete",${q(str(subject, 'subject', 'stream.delete'))}]`)),
+      delete: (subject) => batched(false, () => `["stream.delete",${q(str(subject, 'subject', 'stream.delete'))}]`),
     })
 
     this.#index = Object.freeze({
       add: (key, entryId, score, metadata) =>
-        call(() => {
+        batched(false, () => {
           const op = 'index.add'
           const meta = optional(metadata, object, 'metadata', op)
           const args = `${q(str(key, 'key', op))},${q(id(entryId, op))},${finite(score, 'score', op)}`
-          return this.#submit(`["index.add",${args},${meta ? toJson(meta, 'metadata', op) : null}]`)
+          return `["index.add",${args},${meta ? toJson(meta, 'metadata', op) : null}]`
         }),
-      get: (key, entryId) => call(() => this.#submit(`["index.get",${q(str(key, 'key', 'index.get'))},${q(id(entryId, 'index.get'))}]`, true)),
+      get: (key, entryId) => batched(true, () => `["index.get",${q(str(key, 'key', 'index.get'))},${q(id(entryId, 'index.get'))}]`),
       read: (key, opts) =>
         call(async () => {
           const op = 'index.read'
@@ -263,10 +266,10 @@ class RedisStore {
           return JSON.parse(json)
         }),
       update: (key, entryId, partial) =>
-        call(() => {
+        batched(false, () => {
           const op = 'index.update'
           const args = `${q(str(key, 'key', op))},${q(id(entryId, op))}`
-          return this.#submit(`["index.update",${args},${toJson(object(partial, 'partial', op), 'partial', op)}]`)
+          return `["index.update",${args},${toJson(object(partial, 'partial', op), 'partial', op)}]`
         }),
       updateWithRetry: (key, entryId, partial, maxRetries = 3) =>
         call(async () => {
@@ -278,26 +281,26 @@ class RedisStore {
           await native.indexUpdateWithRetry(str(key, 'key', op), id(entryId, op), json, maxRetries)
         }),
       increment: (key, entryId, field, by = 1) =>
-        call(() => {
+        batched(false, () => {
           const op = 'index.increment'
           const args = `${q(str(key, 'key', op))},${q(id(entryId, op))},${q(str(field, 'field', op))},${finite(by, 'by', op)}`
-          return this.#submit(`["index.increment",${args}]`)
+          return `["index.increment",${args}]`
         }),
-      delete: (key, entryId) => call(() => this.#submit(`["index.delete",${q(str(key, 'key', 'index.delete'))},${q(id(entryId, 'index.delete'))}]`)),
+      delete: (key, entryId) => batched(false, () => `["index.delete",${q(str(key, 'key', 'index.delete'))},${q(id(entryId, 'index.delete'))}]`),
     })
 
     this.#kv = Object.freeze({
-      get: (key) => call(() => this.#submit(`["kv.get",${q(str(key, 'key', 'kv.get'))}]`, true)),
+      get: (key) => batched(true, () => `["kv.get",${q(str(key, 'key', 'kv.get'))}]`),
       set: (key, value, ttlSeconds) =>
-        call(() => {
+        batched(false, () => {
           const op = 'kv.set'
           const ttl = optional(ttlSeconds, finite, 'ttl', op)
-          return this.#submit(`["kv.set",${q(str(key, 'key', op))},${toJson(value, 'value', op)},${ttl ?? null}]`)
+          return `["kv.set",${q(str(key, 'key', op))},${toJson(value, 'value', op)},${ttl ?? null}]`
         }),
-      delete: (key) => call(() => this.#submit(`["kv.delete",${q(str(key, 'key', 'kv.delete'))}]`)),
+      delete: (key) => batched(false, () => `["kv.delete",${q(str(key, 'key', 'kv.delete'))}]`),
       clear: (pattern) => call(() => native.kvClear(str(pattern, 'pattern', 'kv.clear'))),
       increment: (key, by = 1) =>
-        call(() => this.#submit(`["kv.increment",${q(str(key, 'key', 'kv.increment'))},${finite(by, 'by', 'kv.increment')}]`)),
+        batched(false, () => `["kv.increment",${q(str(key, 'key', 'kv.increment'))},${finite(by, 'by', 'kv.increment')}]`),
     })
   }
 
@@ -334,7 +337,13 @@ class RedisStore {
   // Queues one call; the calls of a tick cross into native code together (src/store/batch.rs).
   // Reads and writes go in separate batches, as they use separate connections: a batch settles
   // when its last call is done, and a read must not wait for a write that Redis holds back.
-  #submit(callJson, isRead = false) {
+  #batched(isRead, build) {
+    let callJson
+    try {
+      callJson = build()
+    } catch (err) {
+      return Promise.reject(fromNative(err))
+    }
     return new Promise((resolve, reject) => {
       const queue = isRead ? this.#reads : this.#writes
       if (queue.push([callJson, resolve, reject]) === 1) queueMicrotask(() => this.#flush(isRead))
@@ -352,33 +361,47 @@ class RedisStore {
         const results = JSON.parse(json)
         for (let i = 0; i < calls.length; i++) {
           const [ok, value] = results[i]
-          if (ok) calls[i][1](value)
-          else calls[i][2](fromNative({ message: value }))
+          if (ok) {
+            this.#succeeded()
+            calls[i][1](value)
+          } else {
+            calls[i][2](this.#failed(value))
+          }
         }
       },
       (err) => {
-        for (const call of calls) call[2](err)
+        const error = this.#failed(err)
+        for (const call of calls) call[2](error)
       },
     )
   }
 
-  // Runs one operation: rejects (never throws) with a StoreError, and logs an outage once.
+  // Runs one operation that is not batched: rejects (never throws) with a StoreError.
   async #call(operation) {
     try {
       const result = await operation()
-      if (this.#inOutage) {
-        this.#inOutage = false
-        this.#logger.info(`${LOG_PREFIX} Redis at ${this.#native.address} is reachable again`)
-      }
+      this.#succeeded()
       return result
     } catch (err) {
-      const error = fromNative(err)
-      if (error.code === 'UNAVAILABLE' && !this.#inOutage) {
-        this.#inOutage = true
-        this.#logger.warn(`${LOG_PREFIX} ${error.message.replace(/^.*?: (?=Redis at)/, '')}; calls fail with UNAVAILABLE until it is back`)
-      }
-      throw error
+      throw this.#failed(err)
     }
+  }
+
+  // One log line when Redis becomes unavailable, one when it is back.
+  #succeeded() {
+    if (this.#inOutage) {
+      this.#inOutage = false
+      this.#logger.info(`${LOG_PREFIX} Redis at ${this.#native.address} is reachable again`)
+    }
+  }
+
+  #failed(err) {
+    const error = fromNative(typeof err === 'string' ? { message: err } : err)
+    if (error.code === 'UNAVAILABLE' && !this.#inOutage) {
+      this.#inOutage = true
+      this.#logger.warn(`${LOG_PREFIX} ${error.message.replace(/^.*?: (?=Redis at)/, '')}; calls fail with UNAVAILABLE until it is back`)
+    }
+    return error
   }
 
   [inspect.custom]() {
