@@ -354,9 +354,20 @@ class RedisStore {
     const calls = isRead ? this.#reads : this.#writes
     if (isRead) this.#reads = []
     else this.#writes = []
-    let batch = '['
-    for (let i = 0; i < calls.length; i++) batch += (i ? ',' : '') + calls[i][0]
-    this.#native.batch(`${batch}]`).then(
+    this.#send(calls)
+  }
+
+  #send(calls) {
+    let request
+    try {
+      let batch = '['
+      for (let i = 0; i < calls.length; i++) batch += (i ? ',' : '') + calls[i][0]
+      request = this.#native.batch(`${batch}]`)
+    } catch (err) {
+      // e.g. the calls together exceed the longest string the engine can build
+      request = Promise.reject(err)
+    }
+    request.then(
       (json) => {
         const results = JSON.parse(json)
         for (let i = 0; i < calls.length; i++) {
@@ -370,8 +381,13 @@ class RedisStore {
         }
       },
       (err) => {
-        const error = this.#failed(err)
-        for (const call of calls) call[2](error)
+        // The whole batch was refused before anything ran (too large to build, or not parsable):
+        // send the calls one by one, so that only the call at fault fails.
+        if (calls.length > 1) {
+          for (const call of calls) this.#send([call])
+          return
+        }
+        calls[0][2](this.#failed(err))
       },
     )
   }

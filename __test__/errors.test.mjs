@@ -83,6 +83,17 @@ describe('arguments and options', () => {
     }
   })
 
+  test('a value nested too deeply fails only its own call, not the others of its tick', async () => {
+    const key = `${uniquePrefix()}deep`
+    const deep = JSON.parse('['.repeat(300) + ']'.repeat(300))
+    const [ok, bad, alsoOk] = await Promise.allSettled([store.kv.set(`${key}:1`, 1), store.kv.set(`${key}:2`, deep), store.kv.get(`${key}:1`)])
+    expect(ok.status).toBe('fulfilled')
+    expect(bad.reason).toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/kv.set.*(nested too deeply|recursion limit)/) })
+    expect(alsoOk.status).toBe('fulfilled')
+    expect(await store.kv.get(`${key}:2`)).toBeNull()
+    await store.kv.delete(`${key}:1`)
+  })
+
   test('messages name the operation and the key', async () => {
     const key = `${uniquePrefix()}wrongtype`
     await store.kv.set(key, 'a string')

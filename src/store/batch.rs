@@ -59,7 +59,10 @@ struct Plan<'a> {
 impl Store {
   /// Runs a batch of calls; see the module docs for the format.
   pub async fn batch(&self, ops_json: &str) -> Result<String> {
-    let ops: Vec<Args> = serde_json::from_str(ops_json).map_err(|e| StoreError::invalid(format!("malformed batch: {e}")))?;
+    let ops: Vec<Args> = serde_json::from_str(ops_json).map_err(|e| match e.to_string() {
+      why if why.starts_with("recursion limit exceeded") => StoreError::invalid("the value is nested too deeply (the limit is 126 levels)"),
+      why => StoreError::invalid(format!("malformed batch: {why}")),
+    })?;
     let mut piped = Vec::with_capacity(ops.len());
     // per call: its place in the pipeline and its regular path, or why it was refused
     let mut slots = Vec::with_capacity(ops.len());
