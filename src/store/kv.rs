@@ -4,8 +4,9 @@ use super::{number_arg, parse_number, target, text, Kind, Piped, Store};
 use crate::codec::scalar;
 use crate::error::{Code, Result, StoreError};
 
-/// Keys deleted per round trip by `kv.clear`, and the SCAN page size.
-const CLEAR_BATCH: usize = 1000;
+/// Keys `kv.clear` asks SCAN to look at per round trip; the matches of each page are deleted
+/// in one pipeline.
+const CLEAR_SCAN_COUNT: usize = 10_000;
 /// Largest TTL accepted, in milliseconds (2^53: beyond it a JS number loses whole milliseconds).
 const MAX_TTL_MS: f64 = 9_007_199_254_740_992.0;
 
@@ -82,7 +83,7 @@ impl Store {
             .arg("MATCH")
             .arg(pattern)
             .arg("COUNT")
-            .arg(CLEAR_BATCH)
+            .arg(CLEAR_SCAN_COUNT)
             .query_async(&mut c)
             .await
         })
