@@ -17,6 +17,18 @@ pub fn encode(value: &Value) -> String {
   }
 }
 
+/// The stored form of the JSON text `json` (as `JSON.stringify` wrote it), without building
+/// the value: only a string needs decoding; anything else is stored as the text itself.
+/// `None` when `json` is not JSON.
+pub fn encode_json(json: &str) -> Option<std::borrow::Cow<'_, str>> {
+  let json = json.trim_matches(is_json_whitespace);
+  if json.starts_with('"') {
+    serde_json::from_str::<String>(json).ok().map(|s| encode_str(&s).into())
+  } else {
+    serde_json::from_str::<&RawValue>(json).ok().map(|_| json.into())
+  }
+}
+
 /// Stores a JSON string value (already decoded).
 pub fn encode_str(s: &str) -> String {
   if is_json(s) {
@@ -159,6 +171,14 @@ mod tests {
     let json = decode(s);
     let back: String = serde_json::from_str(&json).unwrap();
     assert_eq!(back, s);
+  }
+
+  #[test]
+  fn encode_json_matches_encode() {
+    for json in [r#""x""#, r#""123""#, "123", r#"{"a":[1,null]}"#, "null", "true", "\"\""] {
+      assert_eq!(encode_json(json).unwrap(), encode(&raw(json)), "{json}");
+    }
+    assert_eq!(encode_json("{not json"), None);
   }
 
   #[test]

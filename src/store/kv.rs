@@ -22,10 +22,9 @@ pub(super) fn get(key: &str) -> Piped {
 /// `kv.set`: stores the JSON value `value_json`, expiring after `ttl_seconds` when given.
 pub(super) fn set(key: &str, value_json: &str, ttl_seconds: Option<f64>) -> Result<Piped> {
   let ctx = |e: StoreError| e.context("kv.set", &target(&[key]));
-  let value: serde_json::Value =
-    serde_json::from_str(value_json).map_err(|e| ctx(StoreError::invalid(format!("the value cannot be stored: {e}"))))?;
+  let stored = scalar::encode_json(value_json).ok_or_else(|| ctx(StoreError::invalid("the value is not JSON")))?;
   let mut cmd = redis::cmd("SET");
-  cmd.arg(key).arg(scalar::encode(&value));
+  cmd.arg(key).arg(stored.as_ref());
   if let Some(ttl) = ttl_seconds {
     let ms = (ttl * 1000.0).round();
     if !(ttl.is_finite() && ttl > 0.0 && ms <= MAX_TTL_MS) {

@@ -168,11 +168,13 @@ impl Store {
     } else {
       Kind::Write
     };
+    let mut calls = calls;
     let mut pipe = redis::pipe();
     pipe.ignore_errors();
-    for call in &calls {
-      for cmd in &call.cmds {
-        pipe.add_command(cmd.clone());
+    let counts: Vec<usize> = calls.iter().map(|c| c.cmds.len()).collect();
+    for call in &mut calls {
+      for cmd in call.cmds.drain(..) {
+        pipe.add_command(cmd);
       }
     }
     let replies: Result<Vec<redis::RedisResult<redis::Value>>> = self
@@ -187,19 +189,19 @@ impl Store {
     };
     calls
       .into_iter()
-      .map(|call| {
+      .zip(counts)
+      .map(|(call, count)| {
         let Piped {
           op,
           target,
-          cmds,
           finish,
           refine,
           ..
         } = call;
         let fail = |e: StoreError| refine(e).context(op, &target);
-        let mut values = Vec::with_capacity(cmds.len());
+        let mut values = Vec::with_capacity(count);
         let mut failure = None;
-        for reply in replies.by_ref().take(cmds.len()) {
+        for reply in replies.by_ref().take(count) {
           match reply {
             Ok(value) => values.push(value),
             // not run: the regular path loads the script and runs the call again
