@@ -5,15 +5,46 @@
 //! into a property, unknown ones included, with the stream entry id as `id`.
 
 use super::scalar;
-use serde_json::{Map, Value};
+use serde_json::value::RawValue;
+use serde_json::Value;
 
-/// The field/value pairs to XADD for `event`. `id` is the stream's own and is not stored.
-pub fn to_fields(event: &Map<String, Value>) -> Vec<(String, String)> {
-  event
-    .iter()
-    .filter(|(k, _)| k.as_str() != "id")
-    .map(|(k, v)| (k.clone(), scalar::encode(v)))
-    .collect()
+/// The field/value pairs to XADD for the event object `json` (as `JSON.stringify` wrote it),
+/// in its property order. `id` is the stream's own and is not stored. Values are stored from
+/// their JSON text, without building them (`data` payloads can be large).
+pub fn to_fields(json: &str) -> Result<Vec<(String, String)>, String> {
+  let Properties(properties) = serde_json::from_str(json).map_err(|e| format!("the event must be a plain object ({e})"))?;
+  let mut fields = Vec::with_capacity(properties.len());
+  for (name, raw) in properties {
+    if name == "id" {
+      continue;
+    }
+    let value = scalar::encode_json(raw.get()).ok_or("the event is not JSON")?;
+    fields.push((name.into_owned(), value.into_owned()));
+  }
+  Ok(fields)
+}
+
+/// A JSON object's properties in order, values left as JSON text.
+struct Properties<'a>(Vec<(std::borrow::Cow<'a, str>, &'a RawValue)>);
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for Properties<'a> {
+  fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+    struct Visit<'a>(std::marker::PhantomData<&'a ()>);
+    impl<'de: 'a, 'a> serde::de::Visitor<'de> for Visit<'a> {
+      type Value = Properties<'a>;
+      fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON object")
+      }
+      fn visit_map<M: serde::de::MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
+        let mut properties = Vec::new();
+        while let Some(entry) = map.next_entry::<std::borrow::Cow<'de, str>, &'de RawValue>()? {
+          properties.push(entry);
+        }
+        Ok(Properties(properties))
+      }
+    }
+    deserializer.deserialize_map(Visit(std::marker::PhantomData))
+  }
 }
 
 /// Appends the JSON object of one stream entry to `out`.
@@ -50,7 +81,7 @@ mod tests {
   fn events_round_trip_with_their_types() {
     let event =
       json!({"type": "flow:started", "runId": "123", "attempt": 2, "data": {"x": [1, null]}, "extra": "true", "ts": 1795669463704_u64});
-    let fields = to_fields(event.as_object().unwrap());
+    let fields = to_fields(&event.to_string()).unwrap();
     assert_eq!(fields[0], ("type".to_string(), "flow:started".to_string()));
     assert_eq!(fields[1], ("runId".to_string(), "\"123\"".to_string()));
     let mut out = String::new();
@@ -62,7 +93,7 @@ mod tests {
 
   #[test]
   fn a_caller_id_is_not_stored() {
-    let fields = to_fields(json!({"id": "x", "type": "t"}).as_object().unwrap());
+    let fields = to_fields(&json!({"id": "x", "type": "t"}).to_string()).unwrap();
     assert_eq!(fields, vec![("type".to_string(), "t".to_string())]);
   }
 
@@ -84,7 +115,7 @@ mod tests {
 
   #[test]
   fn type_that_looks_like_json_is_still_its_string() {
-    let fields = to_fields(json!({"type": "42"}).as_object().unwrap());
+    let fields = to_fields(&json!({"type": "42"}).to_string()).unwrap();
     assert_eq!(event_type(&fields).as_deref(), Some("42"));
   }
 }

@@ -1,8 +1,9 @@
 //! The stream tier: one Redis Stream per subject, at the key `subject`.
 
-use super::{parse_json_object, target, text, Kind, Piped, Store, Trim};
-use crate::codec::event;
+use super::{target, text, Kind, Piped, Store, Trim};
+use crate::codec::{event, scalar};
 use crate::error::{Result, StoreError};
+use serde_json::Value;
 
 /// `stream.read` options, as the JS layer passed them.
 #[derive(Default, Debug)]
@@ -104,8 +105,11 @@ impl ReadOptions {
 /// `stream.append`: appends `event` (a JSON object that already carries `ts`); the entry id.
 pub(super) fn append(subject: &str, event_json: &str, trim: Option<Trim>) -> Result<Piped> {
   let ctx = |e: StoreError| e.context("stream.append", &target(&[subject]));
-  let event = parse_json_object(event_json, "event").map_err(ctx)?;
-  if !matches!(event.get("type"), Some(serde_json::Value::String(t)) if !t.is_empty()) {
+  let fields = event::to_fields(event_json).map_err(|why| ctx(StoreError::invalid(why)))?;
+  let type_ok = fields.iter().any(|(name, value)| {
+    name == "type" && matches!(serde_json::from_str::<Value>(&scalar::decode(value)), Ok(Value::String(t)) if !t.is_empty())
+  });
+  if !type_ok {
     return Err(ctx(StoreError::invalid("event.type must be a non-empty string")));
   }
   let mut cmd = redis::cmd("XADD");
@@ -118,7 +122,7 @@ pub(super) fn append(subject: &str, event_json: &str, trim: Option<Trim>) -> Res
     cmd.arg(trim.max_len);
   }
   cmd.arg("*");
-  for (name, value) in event::to_fields(&event) {
+  for (name, value) in &fields {
     cmd.arg(name).arg(value);
   }
   Ok(Piped::write("stream.append", target(&[subject]), cmd, |reply| {
