@@ -13,6 +13,20 @@ async function clientCount(redis) {
   return (await redis.client('LIST')).trim().split('\n').length
 }
 
+/** Runs `fn(store, admin)` against a redis-server of its own, started with `args`. */
+async function withOwnServer({ args = [], connection = {} }, fn) {
+  const server = await startRedis({ args })
+  const store = new RedisStore({ connection: { host: '127.0.0.1', port: server.port, ...connection }, logger: false })
+  const admin = new IORedis(server.url)
+  try {
+    await fn(store, admin)
+  } finally {
+    admin.disconnect()
+    await store.close()
+    await server.stop()
+  }
+}
+
 describe('arguments and options', () => {
   let store
   beforeAll(() => {
@@ -199,11 +213,8 @@ describe('connection', () => {
     }
   })
 
-  test('a command that outlasts the timeout rejects with TIMEOUT, and the next call works', async () => {
-    const server = await startRedis({ args: ['--enable-debug-command', 'local'] })
-    const store = new RedisStore({ connection: { host: '127.0.0.1', port: server.port, commandTimeout: 200 }, logger: false })
-    const admin = new IORedis(server.url)
-    try {
+  test('a command that outlasts the timeout rejects with TIMEOUT, and the next call works', () =>
+    withOwnServer({ args: ['--enable-debug-command', 'local'], connection: { commandTimeout: 200 } }, async (store, admin) => {
       await store.kv.set('k', 1)
       expect(await store.kv.get('k')).toBe(1) // both connections are up before the stall
       const sleeping = admin.call('DEBUG', 'SLEEP', '1')
@@ -211,18 +222,10 @@ describe('connection', () => {
       await expect(store.kv.get('k')).rejects.toMatchObject({ code: 'TIMEOUT' })
       await sleeping
       expect(await store.kv.get('k')).toBe(1)
-    } finally {
-      admin.disconnect()
-      await store.close()
-      await server.stop()
-    }
-  })
+    }))
 
-  test('reads keep answering while Redis pauses writes', async () => {
-    const server = await startRedis()
-    const store = new RedisStore({ connection: { host: '127.0.0.1', port: server.port }, logger: false })
-    const admin = new IORedis(server.url)
-    try {
+  test('reads keep answering while Redis pauses writes', () =>
+    withOwnServer({}, async (store, admin) => {
       await store.index.add('p:i', 'a', 1, { n: 1 })
       await store.stream.append('p:s', { type: 't' })
       await store.kv.set('p:k', 1)
@@ -237,12 +240,7 @@ describe('connection', () => {
       await admin.call('CLIENT', 'UNPAUSE')
       await write
       expect(await store.kv.get('p:k')).toBe(2)
-    } finally {
-      admin.disconnect()
-      await store.close()
-      await server.stop()
-    }
-  })
+    }))
 
   test('scripts run again after Redis forgot them', async () => {
     const store = nativeStore()
