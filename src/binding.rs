@@ -2,7 +2,8 @@
 //!
 //! This class is internal; `store.cjs` wraps it into the public `RedisStore`. Values cross as
 //! JSON text, and a failure reaches JS as an `Error` whose message starts with its code
-//! (`"NOT_FOUND: index.increment(…): …"`), which the wrapper turns into `err.code`.
+//! (`"NOT_FOUND: index.increment(…): …"`), which the wrapper turns into `err.code`; in a batch
+//! each call's failure is such a message inside the result (see `store/batch.rs`).
 
 use crate::error::StoreError;
 use crate::store::config::{Options, TlsOptions};
