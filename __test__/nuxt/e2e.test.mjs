@@ -1,25 +1,21 @@
 // The packed package in a Nuxt 4 app, listed after nvent as in the 0.5.15 README, built and
 // served by @nuxt/test-utils.
 import { randomUUID } from 'node:crypto'
-import { $fetch, setup } from '@nuxt/test-utils/e2e'
+import { $fetch } from '@nuxt/test-utils/e2e'
 import { describe, expect, test } from 'vitest'
 import { connectionOf } from '../support/stores.mjs'
-import { databasesHolding, fixture } from './helpers.mjs'
+import { databasesHolding, serveFixture } from './helpers.mjs'
 
 const { host, port } = connectionOf()
 
 describe('Nuxt app with nvent and the adapter module', async () => {
-  await setup({
-    rootDir: fixture('nuxt-app'),
-    server: true,
-    build: true,
-    setupTimeout: 240000,
-    nuxtConfig: {
+  await serveFixture(
+    {
       nventStoreRedis: { connection: { host, port, db: 1 } },
       nvent: { store: { connection: { host, port, db: 2 }, prefix: 'from-nvent' }, connections: { redis: { host, port, db: 3 } } },
     },
-    env: { NUXT_NVENT_STORE_REDIS_PREFIX: 'from-env' },
-  })
+    { NUXT_NVENT_STORE_REDIS_PREFIX: 'from-env' },
+  )
 
   test('the adapter is registered although nvent comes first in modules', async () => {
     const adapter = await $fetch('/api/adapter')

@@ -1,5 +1,6 @@
 // Shared by the Nuxt tests: fixture paths and a look at which Redis database got a key.
 import { fileURLToPath } from 'node:url'
+import { setup } from '@nuxt/test-utils/e2e'
 import IORedis from 'ioredis'
 import { redisUrl } from '../support/stores.mjs'
 
@@ -14,4 +15,9 @@ export async function databasesHolding(key) {
     redis.disconnect()
   }
   return found
+}
+
+/** Builds and serves the nuxt-app fixture with `nuxtConfig` merged in (call inside `describe`). */
+export function serveFixture(nuxtConfig, env = {}) {
+  return setup({ rootDir: fixture('nuxt-app'), server: true, build: true, setupTimeout: 240000, nuxtConfig, env })
 }

@@ -1,20 +1,14 @@
 // With only nvent's shared connections, nvent.connections.redis is used.
 import { randomUUID } from 'node:crypto'
-import { $fetch, setup } from '@nuxt/test-utils/e2e'
+import { $fetch } from '@nuxt/test-utils/e2e'
 import { describe, expect, test } from 'vitest'
 import { connectionOf } from '../support/stores.mjs'
-import { databasesHolding, fixture } from './helpers.mjs'
+import { databasesHolding, serveFixture } from './helpers.mjs'
 
 const { host, port } = connectionOf()
 
 describe('connection from nvent.connections.redis', async () => {
-  await setup({
-    rootDir: fixture('nuxt-app'),
-    server: true,
-    build: true,
-    setupTimeout: 240000,
-    nuxtConfig: { nvent: { connections: { redis: { host, port, db: 3 } } } },
-  })
+  await serveFixture({ nvent: { connections: { redis: { host, port, db: 3 } } } })
 
   test('nvent.connections.redis is used, with the default prefix', async () => {
     const run = randomUUID()

@@ -1,20 +1,14 @@
 // Without nventStoreRedis.connection, nvent's own store connection and prefix are used.
 import { randomUUID } from 'node:crypto'
-import { $fetch, setup } from '@nuxt/test-utils/e2e'
+import { $fetch } from '@nuxt/test-utils/e2e'
 import { describe, expect, test } from 'vitest'
 import { connectionOf } from '../support/stores.mjs'
-import { databasesHolding, fixture } from './helpers.mjs'
+import { databasesHolding, serveFixture } from './helpers.mjs'
 
 const { host, port } = connectionOf()
 
 describe('connection from nvent.store.connection', async () => {
-  await setup({
-    rootDir: fixture('nuxt-app'),
-    server: true,
-    build: true,
-    setupTimeout: 240000,
-    nuxtConfig: { nvent: { store: { connection: { host, port, db: 2 }, prefix: 'from-nvent' }, connections: { redis: { host, port, db: 3 } } } },
-  })
+  await serveFixture({ nvent: { store: { connection: { host, port, db: 2 }, prefix: 'from-nvent' }, connections: { redis: { host, port, db: 3 } } } })
 
   test('nvent.store.connection wins over nvent.connections.redis, and nvent.store.prefix is used', async () => {
     const run = randomUUID()

@@ -237,7 +237,13 @@ impl Store {
 
 /// `"key"` or `"key", "id"`, for error messages.
 fn target(parts: &[&str]) -> String {
-  parts.iter().map(|p| format!("{p:?}")).collect::<Vec<_>>().join(", ")
+  // built for every call (it travels with the call in case it fails): one string, no temporaries
+  use std::fmt::Write;
+  let mut out = String::with_capacity(parts.iter().map(|p| p.len() + 4).sum());
+  for (i, part) in parts.iter().enumerate() {
+    let _ = write!(out, "{}{part:?}", if i > 0 { ", " } else { "" });
+  }
+  out
 }
 
 fn parse_json_object(json: &str, what: &str) -> Result<serde_json::Map<String, serde_json::Value>> {

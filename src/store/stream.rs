@@ -1,9 +1,8 @@
 //! The stream tier: one Redis Stream per subject, at the key `subject`.
 
 use super::{target, text, Kind, Piped, Store, Trim};
-use crate::codec::{event, scalar};
+use crate::codec::event;
 use crate::error::{Result, StoreError};
-use serde_json::Value;
 
 /// `stream.read` options, as the JS layer passed them.
 #[derive(Default, Debug)]
@@ -106,10 +105,7 @@ impl ReadOptions {
 pub(super) fn append(subject: &str, event_json: &str, trim: Option<Trim>) -> Result<Piped> {
   let ctx = |e: StoreError| e.context("stream.append", &target(&[subject]));
   let fields = event::to_fields(event_json).map_err(|why| ctx(StoreError::invalid(why)))?;
-  let type_ok = fields.iter().any(|(name, value)| {
-    name == "type" && matches!(serde_json::from_str::<Value>(&scalar::decode(value)), Ok(Value::String(t)) if !t.is_empty())
-  });
-  if !type_ok {
+  if event::event_type(&fields).is_none_or(|t| t.is_empty()) {
     return Err(ctx(StoreError::invalid("event.type must be a non-empty string")));
   }
   let mut cmd = redis::cmd("XADD");
