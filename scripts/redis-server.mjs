@@ -47,7 +47,7 @@ export async function waitForPing(port, timeoutMs = 10000) {
 
 /**
  * Starts redis-server. `args` are extra command-line settings, e.g. ['--requirepass', 'x'].
- * @returns {Promise<{ port: number, url: string, dir: string, stop(): Promise<void>, restart(): Promise<void>, kill(): Promise<void>, start(): Promise<void> }>}
+ * @returns {Promise<{ port: number, url: string, dir: string, pid: number | undefined, stop(): Promise<void>, restart(): Promise<void>, kill(): Promise<void>, start(): Promise<void> }>}
  */
 export async function startRedis({ port, args = [] } = {}) {
   port ??= await freePort()
@@ -57,6 +57,9 @@ export async function startRedis({ port, args = [] } = {}) {
     port,
     dir,
     url: `redis://127.0.0.1:${port}`,
+    get pid() {
+      return child?.pid
+    },
     async start() {
       child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--logfile', join(dir, 'redis.log'), ...args], {
         stdio: 'ignore',

@@ -1,16 +1,35 @@
 //! The Lua scripts, embedded from `lua/` (one file per script, `<name>-<number of keys>.lua`).
-//! redis-rs runs them by SHA and loads them again when Redis has forgotten them.
+//! They run by SHA; the store loads one again when Redis has forgotten it (NOSCRIPT).
 
-use redis::Script;
 use std::sync::LazyLock;
+
+pub struct Script {
+  code: &'static str,
+  sha: String,
+}
+
+impl Script {
+  fn new(code: &'static str) -> Script {
+    Script {
+      code,
+      sha: sha1_smol::Sha1::from(code).digest().to_string(),
+    }
+  }
+
+  /// SCRIPT LOAD of this script.
+  pub fn load(&self) -> redis::Cmd {
+    let mut cmd = redis::cmd("SCRIPT");
+    cmd.arg("LOAD").arg(self.code);
+    cmd
+  }
+}
 
 pub static INDEX_ADD: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("../lua/indexAdd-2.lua")));
 pub static INDEX_UPDATE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("../lua/indexUpdate-1.lua")));
 pub static INDEX_INCREMENT: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("../lua/indexIncrement-1.lua")));
 pub static INDEX_DELETE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("../lua/indexDelete-2.lua")));
 
-/// One call of a script: its keys and arguments, so the same call can be sent by SHA inside a
-/// pipeline or through `Script::invoke_async` (which reloads a forgotten script).
+/// One call of a script: its keys and arguments, sent by SHA alone or inside a pipeline.
 pub struct ScriptCall {
   pub script: &'static Script,
   pub keys: Vec<String>,
@@ -39,7 +58,16 @@ impl ScriptCall {
   /// The EVALSHA command of this call.
   pub fn evalsha(&self) -> redis::Cmd {
     let mut cmd = redis::cmd("EVALSHA");
-    cmd.arg(self.script.get_hash()).arg(self.keys.len()).arg(&self.keys).arg(&self.args);
+    cmd.arg(&self.script.sha).arg(self.keys.len()).arg(&self.keys).arg(&self.args);
     cmd
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  #[test]
+  fn the_sha_is_the_one_redis_computes() {
+    // redis-cli SCRIPT LOAD "return 1"
+    assert_eq!(super::Script::new("return 1").sha, "e0e1f9fabfc9d4800c877a703b823ac0578ff8db");
   }
 }

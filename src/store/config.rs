@@ -1,9 +1,11 @@
-//! Connection and adapter settings, and how they become a redis-rs client.
+//! Connection and adapter settings, and how they become an [`Endpoint`].
 
+use super::wire::{Endpoint, Tls};
 use crate::error::{Result, StoreError};
-use redis::io::tcp::TcpSettings;
-use redis::{AsyncConnectionConfig, Client, ConnectionAddr, ConnectionInfo, IntoConnectionInfo};
-use std::net::SocketAddr;
+use redis::{ConnectionAddr, ConnectionInfo, IntoConnectionInfo};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Everything `new RedisStore(options)` accepts, already type-checked by the JS layer.
@@ -39,10 +41,9 @@ pub struct TlsOptions {
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_millis(2000);
 pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_millis(3000);
 
-/// A redis-rs client and the per-connection settings built from [`Options`].
+/// The connection settings built from [`Options`].
 pub struct ClientSetup {
-  pub client: Client,
-  pub config: AsyncConnectionConfig,
+  pub endpoint: Endpoint,
   pub connect_timeout: Duration,
   /// `host:port`, for log lines and messages (never the credentials).
   pub address: String,
@@ -50,7 +51,8 @@ pub struct ClientSetup {
 
 impl Options {
   pub fn build(&self) -> Result<ClientSetup> {
-    let mut info: ConnectionInfo = match &self.url {
+    // redis-rs reads the URL (redis://, rediss://, credentials, db)
+    let info: ConnectionInfo = match &self.url {
       Some(url) => url
         .as_str()
         .into_connection_info()
@@ -62,97 +64,70 @@ impl Options {
     if self.url.is_some() && (self.host.is_some() || self.port.is_some()) {
       return Err(StoreError::invalid("give either connection.url or connection.host/port, not both"));
     }
-
-    let mut redis = info.redis_settings().clone();
-    if let Some(username) = &self.username {
-      redis = redis.set_username(username);
-    }
-    if let Some(password) = &self.password {
-      redis = redis.set_password(password);
-    }
-    if let Some(db) = self.db {
-      redis = redis.set_db(db);
-    }
-    info = info
-      .set_redis_settings(redis)
-      .set_tcp_settings(TcpSettings::default().set_nodelay(true));
-
     let (host, port, tls_in_url) = match info.addr() {
       ConnectionAddr::Tcp(host, port) => (host.clone(), *port, false),
       ConnectionAddr::TcpTls { host, port, .. } => (host.clone(), *port, true),
       _ => return Err(StoreError::invalid("only TCP connections are supported")),
     };
-    let address = format!("{host}:{port}");
-    let connect_timeout = self.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT);
-    let mut config = AsyncConnectionConfig::new()
-      .set_connection_timeout(Some(connect_timeout))
-      .set_response_timeout(Some(self.command_timeout.unwrap_or(DEFAULT_COMMAND_TIMEOUT)));
+    let tls = match (&self.tls, tls_in_url) {
+      (None, false) => None,
+      (tls, _) => Some(tls_config(tls.clone().unwrap_or_default(), &host)?),
+    };
+    let settings = info.redis_settings();
+    Ok(ClientSetup {
+      endpoint: Endpoint {
+        host: host.clone(),
+        port,
+        tls,
+        username: self.username.clone().or_else(|| settings.username().map(str::to_string)),
+        password: self.password.clone().or_else(|| settings.password().map(str::to_string)),
+        db: self.db.unwrap_or(settings.db()),
+        command_timeout: self.command_timeout.unwrap_or(DEFAULT_COMMAND_TIMEOUT),
+      },
+      connect_timeout: self.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT),
+      address: format!("{host}:{port}"),
+    })
+  }
+}
 
-    let client = match (&self.tls, tls_in_url) {
-      (None, false) => Client::open(info),
-      (tls, _) => {
-        let tls = tls.clone().unwrap_or_default();
-        // The certificate is checked against the name in the address, so a separate server
-        // name goes there, and a resolver sends that name to the real host.
-        let verify_as = tls.servername.clone().unwrap_or_else(|| host.clone());
-        if tls.servername.is_some() {
-          config = config.set_dns_resolver(FixedHost { host: host.clone() });
-        }
-        info = info.set_addr(ConnectionAddr::TcpTls {
-          host: verify_as,
-          port,
-          insecure: false,
-          tls_params: None,
-        });
-        let client_tls = match (tls.cert, tls.key) {
-          (Some(cert), Some(key)) => Some(redis::ClientTlsConfig {
-            client_cert: cert.into_bytes(),
-            client_key: key.into_bytes(),
-          }),
-          (None, None) => None,
-          _ => return Err(StoreError::invalid("connection.tls.cert and connection.tls.key go together")),
-        };
-        if client_tls.is_none() && tls.ca.is_none() {
-          Client::open(info)
-        } else {
-          Client::build_with_tls(
-            info,
-            redis::TlsCertificates {
-              client_tls,
-              root_cert: tls.ca.map(String::into_bytes),
-            },
-          )
-        }
+/// rustls settings: the given CA or the system's, an optional client certificate, and the
+/// name the server certificate must carry (the host dialled unless `servername` says otherwise).
+fn tls_config(tls: TlsOptions, host: &str) -> Result<Tls> {
+  let rejected = |what: &str| StoreError::invalid(format!("connection settings rejected: invalid TLS {what}"));
+  let mut roots = rustls::RootCertStore::empty();
+  match &tls.ca {
+    Some(pem) => {
+      for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
+        roots.add(cert.map_err(|_| rejected("CA"))?).map_err(|_| rejected("CA"))?;
+      }
+      if roots.is_empty() {
+        return Err(rejected("CA"));
       }
     }
-    .map_err(|e| {
-      StoreError::invalid(format!(
-        "connection settings rejected: {}",
-        e.detail().unwrap_or("invalid TLS certificate or key")
-      ))
-    })?;
-
-    Ok(ClientSetup {
-      client,
-      config,
-      connect_timeout,
-      address,
-    })
+    None => {
+      roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+    }
   }
-}
-
-/// Resolves any name to one fixed host, so TLS can verify a name other than the host dialled.
-struct FixedHost {
-  host: String,
-}
-
-impl redis::io::AsyncDNSResolver for FixedHost {
-  fn resolve<'a, 'b: 'a>(&'a self, _host: &'b str, port: u16) -> redis::RedisFuture<'a, Box<dyn Iterator<Item = SocketAddr> + Send + 'a>> {
-    Box::pin(async move {
-      let addrs: Vec<SocketAddr> = tokio::net::lookup_host((self.host.as_str(), port)).await?.collect();
-      Ok(Box::new(addrs.into_iter()) as Box<dyn Iterator<Item = SocketAddr> + Send>)
-    })
-  }
+  let builder = rustls::ClientConfig::builder().with_root_certificates(roots);
+  let config = match (tls.cert, tls.key) {
+    (Some(cert), Some(key)) => {
+      let chain = CertificateDer::pem_slice_iter(cert.as_bytes())
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|_| rejected("certificate"))?;
+      let key = PrivateKeyDer::from_pem_slice(key.as_bytes()).map_err(|_| rejected("key"))?;
+      builder
+        .with_client_auth_cert(chain, key)
+        .map_err(|_| rejected("certificate or key"))?
+    }
+    (None, None) => builder.with_no_client_auth(),
+    _ => return Err(StoreError::invalid("connection.tls.cert and connection.tls.key go together")),
+  };
+  let name = tls.servername.as_deref().unwrap_or(host);
+  let name = ServerName::try_from(name.to_string()).map_err(|_| StoreError::invalid(format!("{name:?} is not a valid TLS server name")))?;
+  Ok(Tls {
+    config: Arc::new(config),
+    name,
+  })
 }
 
 #[cfg(test)]

@@ -11,10 +11,8 @@
 //!   the store decides what may be retried.
 //! - `close()` is final: the connection is dropped and every later call fails with CLOSED.
 
-use super::config::ClientSetup;
+use super::wire::{self, Connection, Endpoint};
 use crate::error::{Code, Result, StoreError};
-use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, Client};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 use tokio::sync::{watch, Notify};
@@ -23,8 +21,7 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_millis(1000);
 
 pub struct Connector {
-  client: Client,
-  config: AsyncConnectionConfig,
+  endpoint: Arc<Endpoint>,
   connect_timeout: Duration,
   address: String,
   state: Mutex<State>,
@@ -46,22 +43,21 @@ struct State {
 #[derive(Clone)]
 struct Live {
   generation: u64,
-  conn: MultiplexedConnection,
+  conn: Connection,
 }
 
 /// A connection handed to one call, with the generation to retire if it turns out broken.
 pub struct Lease {
-  pub conn: MultiplexedConnection,
+  pub conn: Connection,
   generation: u64,
 }
 
 impl Connector {
-  pub fn new(setup: &ClientSetup) -> Arc<Self> {
+  pub fn new(address: &str, connect_timeout: Duration, endpoint: Arc<Endpoint>) -> Arc<Self> {
     Arc::new(Connector {
-      client: setup.client.clone(),
-      config: setup.config.clone(),
-      connect_timeout: setup.connect_timeout,
-      address: setup.address.clone(),
+      endpoint,
+      connect_timeout,
+      address: address.to_string(),
       state: Mutex::new(State::default()),
       attempts: watch::channel(0).0,
       wake: Arc::new(Notify::new()),
@@ -101,6 +97,10 @@ impl Connector {
     let mut state = self.state.lock().unwrap();
     if state.closed {
       return Err(StoreError::new(Code::Closed, "the store was closed"));
+    }
+    // a connection whose socket failed while idle is replaced before anyone uses it
+    if state.live.as_ref().is_some_and(|live| live.conn.is_broken()) {
+      state.live = None;
     }
     if let Some(live) = &state.live {
       return Ok(Some(Lease {
@@ -157,11 +157,7 @@ async fn reconnect(connector: Weak<Connector>, wake: Arc<Notify>) {
       return;
     };
     let started = Instant::now();
-    let attempt = tokio::time::timeout(
-      this.connect_timeout,
-      this.client.get_multiplexed_async_connection_with_config(&this.config),
-    )
-    .await;
+    let attempt = tokio::time::timeout(this.connect_timeout, wire::connect(&this.endpoint)).await;
     let outcome = match attempt {
       Ok(Ok(conn)) => Ok(conn),
       Ok(Err(e)) => Err(connect_error_text(&e)),

@@ -416,13 +416,8 @@ impl Store {
   async fn ranked(&self, key: &str, start: u64, count: u64) -> Result<Vec<(String, f64)>> {
     let stop = start.saturating_add(count - 1).min(i64::MAX as u64);
     let reply: redis::Value = self
-      .run(Kind::Read, |mut c| async move {
-        redis::cmd("ZREVRANGE")
-          .arg(key)
-          .arg(start)
-          .arg(stop)
-          .arg("WITHSCORES")
-          .query_async(&mut c)
+      .run(Kind::Read, |c| async move {
+        c.query(redis::cmd("ZREVRANGE").arg(key).arg(start).arg(stop).arg("WITHSCORES"))
           .await
       })
       .await?;
@@ -446,7 +441,7 @@ impl Store {
   }
 
   async fn query_pipe<T: redis::FromRedisValue>(&self, kind: Kind, pipe: &redis::Pipeline) -> Result<T> {
-    self.run(kind, |mut c| async move { pipe.query_async(&mut c).await }).await
+    self.run(kind, |c| async move { c.query_pipe(pipe).await }).await
   }
 
   /// Deep-merges `partial` into the entry's metadata. False when the entry does not exist.
@@ -518,9 +513,7 @@ impl Store {
       return Ok(Some(v));
     }
     let score: Option<String> = self
-      .run(Kind::Read, |mut c| async move {
-        redis::cmd("ZSCORE").arg(key).arg(id).query_async(&mut c).await
-      })
+      .run(Kind::Read, |c| async move { c.query(redis::cmd("ZSCORE").arg(key).arg(id)).await })
       .await?;
     if score.is_none() {
       return Ok(None);

@@ -76,34 +76,35 @@ impl Store {
     let mut deleted = 0u64;
     loop {
       let (next, keys): (u64, Vec<Vec<u8>>) = self
-        .run(Kind::Read, |mut c| async move {
-          redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(pattern)
-            .arg("COUNT")
-            .arg(CLEAR_SCAN_COUNT)
-            .query_async(&mut c)
-            .await
+        .run(Kind::Read, |c| async move {
+          c.query(
+            redis::cmd("SCAN")
+              .arg(cursor)
+              .arg("MATCH")
+              .arg(pattern)
+              .arg("COUNT")
+              .arg(CLEAR_SCAN_COUNT),
+          )
+          .await
         })
         .await
         .map_err(ctx)?;
       if !keys.is_empty() {
         let mut pipe = redis::pipe();
-        pipe.ignore_errors();
         for key in &keys {
           pipe.cmd("DEL").arg(key);
         }
-        let replies: Vec<redis::RedisResult<i64>> = self
-          .run(Kind::Write, |mut c| {
+        let replies = self
+          .run(Kind::Write, |c| {
             let pipe = &pipe;
-            async move { pipe.query_async(&mut c).await }
+            async move { c.query_each(pipe).await }
           })
           .await
           .map_err(ctx)?;
         for reply in replies {
-          match reply {
-            Ok(n) => deleted += n as u64,
+          match reply.extract_error() {
+            Ok(redis::Value::Int(n)) => deleted += n as u64,
+            Ok(_) => {}
             Err(e) if e.code() == Some("NOPERM") => {}
             Err(e) => return Err(ctx(StoreError::from_redis(&e, true))),
           }

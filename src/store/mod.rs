@@ -8,16 +8,18 @@ pub mod config;
 mod conn;
 mod index;
 mod kv;
+mod resp;
 mod stream;
+mod wire;
 
 pub use index::ReadOptions as IndexReadOptions;
 pub use stream::ReadOptions as StreamReadOptions;
 
 use crate::error::{Code, Result, StoreError};
 use conn::Connector;
-use redis::aio::MultiplexedConnection;
 use std::future::Future;
 use std::sync::Arc;
+use wire::Connection;
 
 /// A Redis-backed nvent store. Cheap to share: clone the `Arc`.
 ///
@@ -53,9 +55,10 @@ impl Store {
       max_len,
       approx: options.trim_approx,
     });
+    let endpoint = Arc::new(setup.endpoint);
     Ok(Store {
-      writes: Connector::new(&setup),
-      reads: Connector::new(&setup),
+      writes: Connector::new(&setup.address, setup.connect_timeout, endpoint.clone()),
+      reads: Connector::new(&setup.address, setup.connect_timeout, endpoint),
       trim,
     })
   }
@@ -78,7 +81,7 @@ impl Store {
   /// Runs `command` on the connection for its kind and classifies its failure.
   async fn run<T, F, Fut>(&self, kind: Kind, command: F) -> Result<T>
   where
-    F: Fn(MultiplexedConnection) -> Fut,
+    F: Fn(Connection) -> Fut,
     Fut: Future<Output = redis::RedisResult<T>>,
   {
     let (conn, mut retries) = match kind {
@@ -170,17 +173,16 @@ impl Store {
     };
     let mut calls = calls;
     let mut pipe = redis::pipe();
-    pipe.ignore_errors();
     let counts: Vec<usize> = calls.iter().map(|c| c.cmds.len()).collect();
     for call in &mut calls {
       for cmd in call.cmds.drain(..) {
         pipe.add_command(cmd);
       }
     }
-    let replies: Result<Vec<redis::RedisResult<redis::Value>>> = self
-      .run(kind, |mut c| {
+    let replies = self
+      .run(kind, |c| {
         let pipe = &pipe;
-        async move { pipe.query_async(&mut c).await }
+        async move { c.query_each(pipe).await }
       })
       .await;
     let mut replies = match replies {
@@ -202,7 +204,7 @@ impl Store {
         let mut values = Vec::with_capacity(count);
         let mut failure = None;
         for reply in replies.by_ref().take(count) {
-          match reply {
+          match reply.extract_error() {
             Ok(value) => values.push(value),
             // not run: the regular path loads the script and runs the call again
             Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => failure = failure.or(Some(None)),
@@ -218,18 +220,23 @@ impl Store {
       .collect()
   }
 
-  /// Runs one script call the regular way (reloading the script when Redis forgot it).
+  /// Runs one script call the regular way (loading the script again when Redis forgot it).
   async fn run_script<T: redis::FromRedisValue>(&self, kind: Kind, call: &crate::scripts::ScriptCall) -> Result<T> {
+    let evalsha = call.evalsha();
     self
-      .run(kind, |mut c| async move {
-        let mut invocation = call.script.prepare_invoke();
-        for key in &call.keys {
-          invocation.key(key);
+      .run(kind, |c| {
+        let evalsha = &evalsha;
+        async move {
+          match c.query(evalsha).await {
+            Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+              let mut again = redis::pipe();
+              again.add_command(call.script.load()).add_command(evalsha.clone());
+              let (_sha, reply): (String, T) = c.query_pipe(&again).await?;
+              Ok(reply)
+            }
+            result => result,
+          }
         }
-        for arg in &call.args {
-          invocation.arg(arg);
-        }
-        invocation.invoke_async(&mut c).await
       })
       .await
   }

@@ -162,9 +162,9 @@ impl Store {
       let mut cmd = redis::cmd(name);
       cmd.arg(subject).arg(first.arg()).arg(last.arg()).arg("COUNT").arg(page);
       let reply = self
-        .run(Kind::Read, |mut c| {
+        .run(Kind::Read, |c| {
           let cmd = &cmd;
-          async move { cmd.query_async::<redis::Value>(&mut c).await }
+          async move { c.query::<redis::Value>(cmd).await }
         })
         .await
         .map_err(ctx)?;

@@ -1,0 +1,229 @@
+//! The RESP2 reply format: finding where replies end, and turning them into `redis::Value`s.
+//!
+//! Pure (no I/O). redis-rs's own parser is built from generic parser combinators; on the large
+//! pipelined replies of index reads it took about half of the addon's CPU time (README,
+//! Performance), so replies are framed and decoded here in one plain pass each.
+//!
+//! A large reply arrives in many reads. [`Framer`] remembers how far it has checked, so every
+//! byte is scanned once however the reply is split; only a complete reply is decoded.
+
+use redis::Value;
+
+/// Deeper nesting than Redis ever sends is treated as a broken stream, not recursed into.
+const MAX_DEPTH: usize = 64;
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct ProtocolError(pub String);
+
+impl std::fmt::Display for ProtocolError {
+  fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    write!(f, "Redis sent a malformed reply: {}", self.0)
+  }
+}
+
+/// Finds the end of the next complete reply in a buffer that grows at its end.
+#[derive(Default)]
+pub struct Framer {
+  /// Where checking resumes: the start of the first element not yet known to be complete.
+  pos: usize,
+  /// For each open array, how many elements it still needs.
+  open: Vec<u64>,
+}
+
+impl Framer {
+  /// The length of the first complete reply in `buf`, or `None` until more bytes arrive.
+  /// After `Some(n)` the caller removes those `n` bytes from the front of `buf`.
+  pub fn next_reply(&mut self, buf: &[u8]) -> Result<Option<usize>, ProtocolError> {
+    loop {
+      let Some((kind, line, after_line)) = line_at(buf, self.pos)? else {
+        return Ok(None);
+      };
+      let element_end = match kind {
+        b'+' | b'-' | b':' => after_line,
+        b'$' => match int(line)? {
+          -1 => after_line,
+          n if n >= 0 => {
+            let end = after_line + n as usize + 2;
+            if buf.len() < end {
+              return Ok(None);
+            }
+            end
+          }
+          n => return Err(ProtocolError(format!("bulk length {n}"))),
+        },
+        b'*' => match int(line)? {
+          -1 | 0 => after_line,
+          n if n > 0 => {
+            if self.open.len() == MAX_DEPTH {
+              return Err(ProtocolError("arrays nested too deeply".into()));
+            }
+            self.open.push(n as u64);
+            self.pos = after_line;
+            continue;
+          }
+          n => return Err(ProtocolError(format!("array length {n}"))),
+        },
+        other => return Err(ProtocolError(format!("unknown type byte {:?}", other as char))),
+      };
+      self.pos = element_end;
+      // one element is complete: close every array it completes
+      while let Some(left) = self.open.last_mut() {
+        *left -= 1;
+        if *left > 0 {
+          break;
+        }
+        self.open.pop();
+      }
+      if self.open.is_empty() {
+        self.pos = 0;
+        return Ok(Some(element_end));
+      }
+    }
+  }
+}
+
+/// The type byte, the rest of the line, and where the next line starts.
+fn line_at(buf: &[u8], pos: usize) -> Result<Option<(u8, &[u8], usize)>, ProtocolError> {
+  let Some(rest) = buf.get(pos..).filter(|r| !r.is_empty()) else {
+    return Ok(None);
+  };
+  let Some(nl) = memchr::memchr(b'\n', rest) else {
+    return Ok(None);
+  };
+  if nl == 0 || rest[nl - 1] != b'\r' {
+    return Err(ProtocolError("a line does not end in CRLF".into()));
+  }
+  Ok(Some((rest[0], &rest[1..nl - 1], pos + nl + 1)))
+}
+
+fn int(digits: &[u8]) -> Result<i64, ProtocolError> {
+  std::str::from_utf8(digits)
+    .ok()
+    .and_then(|s| s.parse().ok())
+    .ok_or_else(|| ProtocolError(format!("{:?} is not an integer", String::from_utf8_lossy(digits))))
+}
+
+/// Decodes one complete reply, as found by [`Framer`]. Error replies become
+/// `Value::ServerError`, as redis-rs makes them.
+pub fn decode(reply: &[u8]) -> Result<Value, ProtocolError> {
+  let (value, end) = value_at(reply, 0)?;
+  if end != reply.len() {
+    return Err(ProtocolError("bytes after the reply".into()));
+  }
+  Ok(value)
+}
+
+fn value_at(buf: &[u8], pos: usize) -> Result<(Value, usize), ProtocolError> {
+  let incomplete = || ProtocolError("the reply ends early".into());
+  let (kind, line, next) = line_at(buf, pos)?.ok_or_else(incomplete)?;
+  Ok(match kind {
+    b'$' => match int(line)? {
+      -1 => (Value::Nil, next),
+      n => {
+        let end = next + n as usize;
+        let bytes = buf.get(next..end).ok_or_else(incomplete)?;
+        (Value::BulkString(bytes.to_vec()), end + 2)
+      }
+    },
+    b'*' => match int(line)? {
+      -1 => (Value::Nil, next),
+      n => {
+        let mut items = Vec::with_capacity(n as usize);
+        let mut at = next;
+        for _ in 0..n {
+          let (item, after) = value_at(buf, at)?;
+          items.push(item);
+          at = after;
+        }
+        (Value::Array(items), at)
+      }
+    },
+    b':' => (Value::Int(int(line)?), next),
+    b'+' if line == b"OK" => (Value::Okay, next),
+    b'+' => (Value::SimpleString(String::from_utf8_lossy(line).into_owned()), next),
+    // rare, and redis-rs knows how to classify them (NOSCRIPT, WRONGTYPE, …)
+    b'-' => match redis::parse_redis_value(&buf[pos..next]) {
+      Ok(value) => (value, next),
+      Err(e) => return Err(ProtocolError(e.to_string())),
+    },
+    other => return Err(ProtocolError(format!("unknown type byte {:?}", other as char))),
+  })
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  fn frames(chunks: &[&[u8]]) -> Vec<Value> {
+    let mut framer = Framer::default();
+    let mut buf = Vec::new();
+    let mut out = Vec::new();
+    for chunk in chunks {
+      buf.extend_from_slice(chunk);
+      while let Some(n) = framer.next_reply(&buf).unwrap() {
+        out.push(decode(&buf[..n]).unwrap());
+        buf.drain(..n);
+      }
+    }
+    assert!(buf.is_empty(), "left over: {:?}", String::from_utf8_lossy(&buf));
+    out
+  }
+
+  fn bulk(s: &str) -> Value {
+    Value::BulkString(s.as_bytes().to_vec())
+  }
+
+  #[test]
+  fn every_reply_type_of_resp2() {
+    let replies = frames(&[b"+OK\r\n+QUEUED\r\n:-42\r\n$5\r\nhe\r\no\r\n$0\r\n\r\n$-1\r\n*-1\r\n*0\r\n*2\r\n$1\r\na\r\n*1\r\n:1\r\n"]);
+    assert_eq!(
+      replies,
+      vec![
+        Value::Okay,
+        Value::SimpleString("QUEUED".into()),
+        Value::Int(-42),
+        bulk("he\r\no"),
+        bulk(""),
+        Value::Nil,
+        Value::Nil,
+        Value::Array(vec![]),
+        Value::Array(vec![bulk("a"), Value::Array(vec![Value::Int(1)])]),
+      ]
+    );
+  }
+
+  #[test]
+  fn error_replies_keep_their_code() {
+    let replies = frames(&[b"-NOSCRIPT No matching script.\r\n-WRONGTYPE Operation against a key\r\n"]);
+    let errors: Vec<_> = replies.into_iter().map(|v| v.extract_error().unwrap_err()).collect();
+    assert_eq!(errors[0].kind(), redis::ErrorKind::Server(redis::ServerErrorKind::NoScript));
+    assert_eq!(errors[1].code(), Some("WRONGTYPE"));
+  }
+
+  #[test]
+  fn a_reply_split_at_every_byte_is_found_once_whole() {
+    let wire = b"*3\r\n$3\r\nfoo\r\n*2\r\n:7\r\n$-1\r\n+OK\r\n:5\r\n";
+    let whole = frames(&[wire]);
+    let chunks: Vec<&[u8]> = wire.chunks(1).collect();
+    assert_eq!(frames(&chunks), whole);
+    assert_eq!(whole.len(), 2);
+  }
+
+  #[test]
+  fn an_incomplete_reply_waits_for_more_bytes() {
+    let mut framer = Framer::default();
+    assert_eq!(framer.next_reply(b"*2\r\n$3\r\nab").unwrap(), None);
+    assert_eq!(framer.next_reply(b"*2\r\n$3\r\nabc\r\n").unwrap(), None);
+    assert_eq!(framer.next_reply(b"*2\r\n$3\r\nabc\r\n:1\r\n").unwrap(), Some(17));
+  }
+
+  #[test]
+  fn broken_streams_are_errors_not_panics() {
+    for wire in [&b"?x\r\n"[..], b"$abc\r\n", b"*-2\r\n", b"+no cr\n", b"$-5\r\n"] {
+      assert!(Framer::default().next_reply(wire).is_err(), "{:?}", String::from_utf8_lossy(wire));
+    }
+    let deep = "*1\r\n".repeat(MAX_DEPTH + 1);
+    assert!(Framer::default().next_reply(deep.as_bytes()).is_err());
+    assert!(decode(b"$5\r\nab\r\n").is_err());
+  }
+}

@@ -1,0 +1,252 @@
+//! One multiplexed connection to Redis: many calls share it, each sending its commands as one
+//! request and getting its replies back in order.
+//!
+//! A driver task owns the socket (TCP, or TLS over TCP): it writes requests as they come,
+//! coalescing those that wait, and hands each request the replies it expects as they arrive.
+//! Handles are cheap clones; the socket closes once the last handle is gone and the requests
+//! in flight are answered. Commands are packed by redis-rs (`Cmd`, `Pipeline`) and replies are
+//! `redis::Value`s, so the store code reads as it would over a redis-rs connection.
+
+use super::resp::{self, Framer};
+use bytes::{Buf, BytesMut};
+use redis::{FromRedisValue, RedisResult, Value};
+use rustls::pki_types::ServerName;
+use std::collections::VecDeque;
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+
+/// How to reach one server and log in; built once from the options (see config.rs).
+pub struct Endpoint {
+  pub host: String,
+  pub port: u16,
+  pub tls: Option<Tls>,
+  pub username: Option<String>,
+  pub password: Option<String>,
+  pub db: i64,
+  pub command_timeout: Duration,
+}
+
+pub struct Tls {
+  pub config: Arc<rustls::ClientConfig>,
+  /// The name the certificate is checked against.
+  pub name: ServerName<'static>,
+}
+
+type Replies = io::Result<Vec<Value>>;
+
+struct Request {
+  bytes: Vec<u8>,
+  replies: usize,
+  done: oneshot::Sender<Replies>,
+}
+
+/// A handle on a live connection.
+#[derive(Clone)]
+pub struct Connection {
+  requests: mpsc::UnboundedSender<Request>,
+  timeout: Duration,
+}
+
+/// Opens a connection and logs in; the caller bounds the time it may take.
+pub async fn connect(endpoint: &Endpoint) -> RedisResult<Connection> {
+  let tcp = TcpStream::connect((endpoint.host.as_str(), endpoint.port)).await?;
+  tcp.set_nodelay(true)?;
+  match &endpoint.tls {
+    None => start(tcp, endpoint).await,
+    Some(tls) => {
+      let stream = tokio_rustls::TlsConnector::from(tls.config.clone())
+        .connect(tls.name.clone(), tcp)
+        .await?;
+      start(stream, endpoint).await
+    }
+  }
+}
+
+async fn start<S: AsyncRead + AsyncWrite + Send + Unpin + 'static>(mut stream: S, endpoint: &Endpoint) -> RedisResult<Connection> {
+  let mut login = redis::pipe();
+  if let Some(password) = &endpoint.password {
+    let auth = login.cmd("AUTH");
+    if let Some(username) = &endpoint.username {
+      auth.arg(username);
+    }
+    auth.arg(password);
+  }
+  if endpoint.db != 0 {
+    login.cmd("SELECT").arg(endpoint.db);
+  }
+  // Proves the peer speaks RESP before the connection is handed out (a TLS port, say, would
+  // only fail the first real command). Any reply will do, NOPERM included: a user need not be
+  // allowed PING.
+  login.cmd("PING");
+  let mut buf = BytesMut::with_capacity(16 * 1024);
+  let mut framer = Framer::default();
+  stream.write_all(&login.get_packed_pipeline()).await?;
+  for i in 0..login.len() {
+    let reply = loop {
+      if let Some(n) = framer.next_reply(&buf).map_err(protocol)? {
+        break resp::decode(&buf.split_to(n)).map_err(protocol)?;
+      }
+      if stream.read_buf(&mut buf).await? == 0 {
+        return Err(lost().into());
+      }
+    };
+    if i + 1 < login.len() {
+      reply.extract_error().map_err(auth_failure)?;
+    }
+  }
+  let (requests, inbox) = mpsc::unbounded_channel();
+  tokio::spawn(drive(stream, inbox, buf, framer));
+  Ok(Connection {
+    requests,
+    timeout: endpoint.command_timeout,
+  })
+}
+
+/// Redis answers a wrong password with WRONGPASS (or, before ACLs, ERR invalid password).
+fn auth_failure(e: redis::RedisError) -> redis::RedisError {
+  let text = e.to_string();
+  if e.code() == Some("WRONGPASS") || text.contains("invalid password") || text.contains("invalid username-password") {
+    redis::RedisError::from((redis::ErrorKind::AuthenticationFailed, "authentication failed"))
+  } else {
+    e
+  }
+}
+
+fn protocol(e: resp::ProtocolError) -> io::Error {
+  io::Error::new(io::ErrorKind::InvalidData, e.to_string())
+}
+
+fn lost() -> io::Error {
+  io::Error::new(io::ErrorKind::ConnectionReset, "the connection to Redis was lost")
+}
+
+/// Writes what the handles send and routes the replies, until the socket fails or every
+/// handle is gone and nothing is in flight.
+async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
+  mut stream: S,
+  mut inbox: mpsc::UnboundedReceiver<Request>,
+  mut buf: BytesMut,
+  mut framer: Framer,
+) {
+  struct Waiting {
+    replies: usize,
+    got: Vec<Value>,
+    done: oneshot::Sender<Replies>,
+  }
+  let mut in_flight: VecDeque<Waiting> = VecDeque::new();
+  let mut out: Vec<u8> = Vec::with_capacity(16 * 1024);
+  let mut open = true;
+  let failure = loop {
+    if !open && in_flight.is_empty() {
+      return;
+    }
+    tokio::select! {
+      biased;
+      // read even when nothing is in flight, so a server that goes away is noticed at once
+      read = stream.read_buf(&mut buf) => {
+        match read {
+          Ok(0) => break lost(),
+          Ok(_) => {}
+          Err(e) => break e,
+        }
+        let mut broken = None;
+        loop {
+          match framer.next_reply(&buf) {
+            Ok(Some(n)) => {
+              let reply = resp::decode(&buf[..n]);
+              buf.advance(n);
+              let (Ok(value), Some(waiting)) = (reply, in_flight.front_mut()) else {
+                broken = Some(protocol(resp::ProtocolError("a reply nobody asked for, or an unreadable one".into())));
+                break;
+              };
+              waiting.got.push(value);
+              if waiting.got.len() == waiting.replies {
+                let waiting = in_flight.pop_front().unwrap();
+                let _ = waiting.done.send(Ok(waiting.got));
+              }
+            }
+            Ok(None) => break,
+            Err(e) => {
+              broken = Some(protocol(e));
+              break;
+            }
+          }
+        }
+        if let Some(e) = broken {
+          break e;
+        }
+        if buf.capacity() - buf.len() < 4096 {
+          buf.reserve(64 * 1024);
+        }
+      }
+      request = inbox.recv(), if open => {
+        let Some(first) = request else {
+          open = false;
+          continue;
+        };
+        // everything already queued goes out in the same write
+        let mut next = Some(first);
+        while let Some(request) = next {
+          out.extend_from_slice(&request.bytes);
+          in_flight.push_back(Waiting { replies: request.replies, got: Vec::with_capacity(request.replies), done: request.done });
+          next = inbox.try_recv().ok();
+        }
+        let written = stream.write_all(&out).await;
+        out.clear();
+        if out.capacity() > 1 << 20 {
+          out.shrink_to(16 * 1024);
+        }
+        if let Err(e) = written {
+          break e;
+        }
+      }
+    }
+  };
+  // everyone waiting learns the connection is gone; later sends find the inbox closed
+  for waiting in in_flight {
+    let _ = waiting.done.send(Err(io::Error::new(failure.kind(), failure.to_string())));
+  }
+}
+
+impl Connection {
+  /// Whether the driver has stopped (the socket failed), so this handle can only fail.
+  pub fn is_broken(&self) -> bool {
+    self.requests.is_closed()
+  }
+
+  /// Sends packed commands and waits, at most the command timeout, for their `replies`.
+  async fn send(&self, bytes: Vec<u8>, replies: usize) -> RedisResult<Vec<Value>> {
+    let (done, answer) = oneshot::channel();
+    self.requests.send(Request { bytes, replies, done }).map_err(|_| {
+      // not sent: the connection had already failed
+      io::Error::new(io::ErrorKind::ConnectionRefused, "the connection to Redis was closed")
+    })?;
+    match tokio::time::timeout(self.timeout, answer).await {
+      Ok(Ok(Ok(values))) => Ok(values),
+      Ok(Ok(Err(e))) => Err(e.into()),
+      Ok(Err(_)) => Err(lost().into()),
+      Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, format!("no reply within {} ms", self.timeout.as_millis())).into()),
+    }
+  }
+
+  /// One command; a Redis error reply becomes `Err`.
+  pub async fn query<T: FromRedisValue>(&self, cmd: &redis::Cmd) -> RedisResult<T> {
+    let reply = self.send(cmd.get_packed_command(), 1).await?.pop().unwrap_or(Value::Nil);
+    Ok(T::from_redis_value(reply.extract_error()?)?)
+  }
+
+  /// A pipeline whose replies are all wanted: any Redis error reply fails the whole call.
+  pub async fn query_pipe<T: FromRedisValue>(&self, pipe: &redis::Pipeline) -> RedisResult<T> {
+    let replies = self.send(pipe.get_packed_pipeline(), pipe.len()).await?;
+    Ok(T::from_redis_value(Value::Array(replies).extract_error()?)?)
+  }
+
+  /// A pipeline whose replies are judged one by one (error replies stay `Value::ServerError`).
+  pub async fn query_each(&self, pipe: &redis::Pipeline) -> RedisResult<Vec<Value>> {
+    self.send(pipe.get_packed_pipeline(), pipe.len()).await
+  }
+}
