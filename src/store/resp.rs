@@ -35,7 +35,12 @@ impl Framer {
   /// After `Some(n)` the caller removes those `n` bytes from the front of `buf`.
   pub fn next_reply(&mut self, buf: &[u8]) -> Result<Option<usize>, ProtocolError> {
     loop {
-      let Some((kind, line, after_line)) = line_at(buf, self.pos)? else {
+      let Some(Line {
+        kind,
+        text: line,
+        next: after_line,
+      }) = line_at(buf, self.pos)?
+      else {
         return Ok(None);
       };
       let element_end = match kind {
@@ -82,8 +87,14 @@ impl Framer {
   }
 }
 
-/// The type byte, the rest of the line, and where the next line starts.
-fn line_at(buf: &[u8], pos: usize) -> Result<Option<(u8, &[u8], usize)>, ProtocolError> {
+/// One line of the protocol: its type byte, the rest of it, and where the next line starts.
+struct Line<'a> {
+  kind: u8,
+  text: &'a [u8],
+  next: usize,
+}
+
+fn line_at(buf: &[u8], pos: usize) -> Result<Option<Line<'_>>, ProtocolError> {
   let Some(rest) = buf.get(pos..).filter(|r| !r.is_empty()) else {
     return Ok(None);
   };
@@ -93,7 +104,11 @@ fn line_at(buf: &[u8], pos: usize) -> Result<Option<(u8, &[u8], usize)>, Protoco
   if nl == 0 || rest[nl - 1] != b'\r' {
     return Err(ProtocolError("a line does not end in CRLF".into()));
   }
-  Ok(Some((rest[0], &rest[1..nl - 1], pos + nl + 1)))
+  Ok(Some(Line {
+    kind: rest[0],
+    text: &rest[1..nl - 1],
+    next: pos + nl + 1,
+  }))
 }
 
 fn int(digits: &[u8]) -> Result<i64, ProtocolError> {
@@ -115,7 +130,7 @@ pub fn decode(reply: &[u8]) -> Result<Value, ProtocolError> {
 
 fn value_at(buf: &[u8], pos: usize) -> Result<(Value, usize), ProtocolError> {
   let incomplete = || ProtocolError("the reply ends early".into());
-  let (kind, line, next) = line_at(buf, pos)?.ok_or_else(incomplete)?;
+  let Line { kind, text: line, next } = line_at(buf, pos)?.ok_or_else(incomplete)?;
   Ok(match kind {
     b'$' => match int(line)? {
       -1 => (Value::Nil, next),
