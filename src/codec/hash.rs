@@ -67,12 +67,18 @@ fn flatten_into(field: &str, value: &Value, flat: &mut Flat) {
 ///
 /// When a field is both a leaf and the parent of other fields (0.5.15 left such pairs behind
 /// when a value changed between a number and an object), the object wins.
-pub fn expand(fields: &[(String, String)]) -> String {
-  let mut entries: Vec<(Vec<String>, &str)> = fields.iter().map(|(f, v)| (path::split(f), v.as_str())).collect();
-  entries.sort_by(|a, b| a.0.cmp(&b.0));
-  let mut out = String::with_capacity(fields.iter().map(|(f, v)| f.len() + v.len() + 4).sum::<usize>() + 2);
-  write_object(&entries, 0, &mut out);
+pub fn expand<K: AsRef<str>, V: AsRef<str>>(fields: &[(K, V)]) -> String {
+  let mut out = String::new();
+  expand_into(fields, &mut out);
   out
+}
+
+/// [`expand`], appending to `out`.
+pub fn expand_into<K: AsRef<str>, V: AsRef<str>>(fields: &[(K, V)], out: &mut String) {
+  let mut entries: Vec<(Vec<String>, &str)> = fields.iter().map(|(f, v)| (path::split(f.as_ref()), v.as_ref())).collect();
+  entries.sort_by(|a, b| a.0.cmp(&b.0));
+  out.reserve(fields.iter().map(|(f, v)| f.as_ref().len() + v.as_ref().len() + 4).sum::<usize>() + 2);
+  write_object(&entries, 0, out);
 }
 
 fn write_object(entries: &[(Vec<String>, &str)], depth: usize, out: &mut String) {

@@ -6,12 +6,13 @@
 //! these two are the only multi-key steps.
 
 use super::stream::limit;
-use super::{number_arg, pairs, parse_json_object, parse_number, target, text, Kind, Piped, Store};
+use super::{number_arg, pairs, parse_json_object, parse_number, resp, target, text, Kind, Piped, Store};
 use crate::codec::filter::{self, FieldCondition};
 use crate::codec::hash::{self, Flat};
 use crate::codec::{path, scalar};
 use crate::error::{Code, Result, StoreError};
 use crate::scripts::{self, ScriptCall};
+use bytes::Bytes;
 use std::time::Duration;
 
 /// `index.read` options, as the JS layer passed them.
@@ -41,14 +42,14 @@ fn push_number(n: f64, out: &mut String) {
   }
 }
 
-fn push_entry(id: &str, score: f64, meta: &[(String, String)], out: &mut String) {
+fn push_entry<K: AsRef<str>, V: AsRef<str>>(id: &str, score: f64, meta: &[(K, V)], out: &mut String) {
   out.push_str("{\"id\":");
   scalar::push_json_string(id, out);
   out.push_str(",\"score\":");
   push_number(score, out);
   if !meta.is_empty() {
     out.push_str(",\"metadata\":");
-    out.push_str(&hash::expand(meta));
+    hash::expand_into(meta, out);
   }
   out.push('}');
 }
@@ -282,12 +283,16 @@ impl Store {
       return Ok(out);
     }
     let Some(filter) = filter else {
-      let rows = self.read_rows(key, offset, limit).await.map_err(ctx)?;
-      for (i, (id, score, meta)) in rows.iter().enumerate() {
+      let (ranked, metas) = self.read_rows(key, offset, limit).await.map_err(ctx)?;
+      let mut reader = resp::Reader::new(&metas);
+      let mut meta = Vec::new();
+      for (i, (id, score)) in ranked.iter().enumerate() {
+        meta.clear();
+        reader.pairs(&mut meta).map_err(|e| ctx(StoreError::from_redis(&e, true)))?;
         if i > 0 {
           out.push(',');
         }
-        push_entry(id, *score, meta, &mut out);
+        push_entry(id, *score, &meta, &mut out);
       }
       out.push(']');
       return Ok(out);
@@ -348,8 +353,12 @@ impl Store {
       page = (page * 2).min(MAX_FILTER_PAGE);
     }
     let metas = self.metadata_of(key, matches.iter().map(|(id, _)| id.as_str())).await?;
+    let mut reader = resp::Reader::new(&metas);
+    let mut meta = Vec::new();
     let mut first = true;
-    for ((id, score), meta) in matches.iter().zip(metas) {
+    for (id, score) in &matches {
+      meta.clear();
+      reader.pairs(&mut meta).map_err(|e| StoreError::from_redis(&e, true))?;
       // deleted since it matched: leave it out rather than list it without its metadata
       if meta.is_empty() {
         continue;
@@ -374,13 +383,17 @@ impl Store {
   ) -> Result<()> {
     let (mut skipped, mut taken, mut start) = (0u64, 0u64, 0u64);
     loop {
-      let rows = self.read_rows(key, start, MAX_FILTER_PAGE).await?;
-      for (id, score, meta) in &rows {
+      let (rows, metas) = self.read_rows(key, start, MAX_FILTER_PAGE).await?;
+      let mut reader = resp::Reader::new(&metas);
+      let mut meta = Vec::new();
+      for (id, score) in &rows {
+        meta.clear();
+        reader.pairs(&mut meta).map_err(|e| StoreError::from_redis(&e, true))?;
         // Deeper than serde_json's nesting limit (only possible in foreign data): no match.
         let metadata = if meta.is_empty() {
           None
         } else {
-          serde_json::from_str::<serde_json::Value>(&hash::expand(meta)).ok()
+          serde_json::from_str::<serde_json::Value>(&hash::expand(&meta)).ok()
         };
         if !filter::matches(metadata.as_ref(), filter) {
           continue;
@@ -392,7 +405,7 @@ impl Store {
         if taken > 0 {
           out.push(',');
         }
-        push_entry(id, *score, meta, out);
+        push_entry(id, *score, &meta, out);
         taken += 1;
         if taken == limit {
           return Ok(());
@@ -405,11 +418,12 @@ impl Store {
     }
   }
 
-  /// Ids, scores and metadata fields of `count` entries from rank `start`, in two round trips.
-  async fn read_rows(&self, key: &str, start: u64, count: u64) -> Result<Vec<(String, f64, Vec<(String, String)>)>> {
+  /// Ids and scores of `count` entries from rank `start`, and their metadata replies (see
+  /// [`Self::metadata_of`]), in two round trips.
+  async fn read_rows(&self, key: &str, start: u64, count: u64) -> Result<(Vec<(String, f64)>, Bytes)> {
     let ranked = self.ranked(key, start, count).await?;
     let metas = self.metadata_of(key, ranked.iter().map(|(id, _)| id.as_str())).await?;
-    Ok(ranked.into_iter().zip(metas).map(|((id, score), meta)| (id, score, meta)).collect())
+    Ok((ranked, metas))
   }
 
   /// Ids and scores of `count` entries from rank `start`, highest score first.
@@ -427,17 +441,22 @@ impl Store {
       .collect()
   }
 
-  /// The metadata fields of each id, in one pipeline.
-  async fn metadata_of<'a>(&self, key: &str, ids: impl Iterator<Item = &'a str>) -> Result<Vec<Vec<(String, String)>>> {
+  /// The HGETALL replies of each id's metadata, in one pipeline, kept as received: callers
+  /// read them in order with [`resp::Reader::pairs`] (an empty hash reads as no fields).
+  async fn metadata_of<'a>(&self, key: &str, ids: impl Iterator<Item = &'a str>) -> Result<Bytes> {
     let mut pipe = redis::pipe();
     for id in ids {
       pipe.cmd("HGETALL").arg(meta_key(key, id));
     }
     if pipe.is_empty() {
-      return Ok(Vec::new());
+      return Ok(Bytes::new());
     }
-    let metas: Vec<redis::Value> = self.query_pipe(Kind::Read, &pipe).await?;
-    Ok(metas.into_iter().map(pairs).collect())
+    self
+      .run(Kind::Read, |c| {
+        let pipe = &pipe;
+        async move { c.query_raw(pipe).await }
+      })
+      .await
   }
 
   async fn query_pipe<T: redis::FromRedisValue>(&self, kind: Kind, pipe: &redis::Pipeline) -> Result<T> {

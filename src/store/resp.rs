@@ -165,6 +165,82 @@ fn value_at(buf: &[u8], pos: usize) -> Result<(Value, usize), ProtocolError> {
   })
 }
 
+/// Reads replies kept as received, borrowing their text instead of building `Value`s: index
+/// reads fetch thousands of small hashes, and one allocation per field was most of their cost.
+pub struct Reader<'a> {
+  buf: &'a [u8],
+  pos: usize,
+}
+
+/// Text of a reply, borrowed unless it is not UTF-8 (then lossily converted, as `text` does).
+pub type Text<'a> = std::borrow::Cow<'a, str>;
+
+impl<'a> Reader<'a> {
+  pub fn new(buf: &'a [u8]) -> Self {
+    Reader { buf, pos: 0 }
+  }
+
+  /// The next reply, a flat array (HGETALL, ZRANGE … WITHSCORES), as pairs appended to `out`.
+  /// An error reply becomes the `RedisError` redis-rs would have made of it.
+  pub fn pairs(&mut self, out: &mut Vec<(Text<'a>, Text<'a>)>) -> redis::RedisResult<()> {
+    let start = self.pos;
+    let line = self.line()?;
+    let n = match line.kind {
+      b'*' => int(line.text).map_err(broken)?.max(0),
+      b'-' => return Err(error_reply(&self.buf[start..line.next])),
+      _ => return Err(broken(ProtocolError("expected an array".into()))),
+    };
+    out.reserve(n as usize / 2);
+    for _ in 0..n / 2 {
+      let field = self.text()?;
+      let value = self.text()?;
+      out.push((field, value));
+    }
+    if n % 2 == 1 {
+      self.text()?;
+    }
+    Ok(())
+  }
+
+  fn line(&mut self) -> redis::RedisResult<Line<'a>> {
+    let line = line_at(self.buf, self.pos)
+      .map_err(broken)?
+      .ok_or_else(|| broken(ProtocolError("the reply ends early".into())))?;
+    self.pos = line.next;
+    Ok(line)
+  }
+
+  fn text(&mut self) -> redis::RedisResult<Text<'a>> {
+    let line = self.line()?;
+    let bytes = match line.kind {
+      b'$' => {
+        let n = int(line.text).map_err(broken)?;
+        let end = line.next + n.max(0) as usize;
+        let bytes = self
+          .buf
+          .get(line.next..end)
+          .ok_or_else(|| broken(ProtocolError("the reply ends early".into())))?;
+        self.pos = end + 2;
+        bytes
+      }
+      b'+' | b':' => line.text,
+      _ => return Err(broken(ProtocolError("expected a string".into()))),
+    };
+    Ok(String::from_utf8_lossy(bytes))
+  }
+}
+
+fn error_reply(line: &[u8]) -> redis::RedisError {
+  match redis::parse_redis_value(line).and_then(Value::extract_error) {
+    Err(e) => e,
+    Ok(_) => broken(ProtocolError("an error reply that is not one".into())),
+  }
+}
+
+fn broken(e: ProtocolError) -> redis::RedisError {
+  std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()).into()
+}
+
 #[cfg(test)]
 mod tests {
   use super::*;
@@ -240,5 +316,26 @@ mod tests {
     let deep = "*1\r\n".repeat(MAX_DEPTH + 1);
     assert!(Framer::default().next_reply(deep.as_bytes()).is_err());
     assert!(decode(b"$5\r\nab\r\n").is_err());
+  }
+
+  #[test]
+  fn the_reader_borrows_pairs_and_reports_error_replies() {
+    let wire = b"*4\r\n$6\r\nstatus\r\n$7\r\nrunning\r\n$1\r\nn\r\n:3\r\n*0\r\n-WRONGTYPE Operation against a key\r\n";
+    let mut reader = Reader::new(wire);
+    let mut pairs = Vec::new();
+    reader.pairs(&mut pairs).unwrap();
+    assert_eq!(pairs, vec![("status".into(), "running".into()), ("n".into(), "3".into())]);
+    assert!(matches!(pairs[0].0, Text::Borrowed(_)));
+    pairs.clear();
+    reader.pairs(&mut pairs).unwrap();
+    assert!(pairs.is_empty());
+    assert_eq!(reader.pairs(&mut pairs).unwrap_err().code(), Some("WRONGTYPE"));
+  }
+
+  #[test]
+  fn the_reader_replaces_bytes_that_are_not_utf8() {
+    let mut pairs = Vec::new();
+    Reader::new(b"*2\r\n$1\r\nk\r\n$2\r\n\xff\xfe\r\n").pairs(&mut pairs).unwrap();
+    assert_eq!(pairs[0].1, "\u{fffd}\u{fffd}");
   }
 }

@@ -8,7 +8,7 @@
 //! `redis::Value`s, so the store code reads as it would over a redis-rs connection.
 
 use super::resp::{self, Framer};
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use redis::{FromRedisValue, RedisResult, Value};
 use rustls::pki_types::ServerName;
 use std::collections::VecDeque;
@@ -36,12 +36,18 @@ pub struct Tls {
   pub name: ServerName<'static>,
 }
 
-type Replies = io::Result<Vec<Value>>;
+/// What a request gets back: decoded values, or (for [`Connection::query_raw`]) the bytes of
+/// its replies as received.
+enum Replies {
+  Values(Vec<Value>),
+  Raw(Bytes),
+}
 
 struct Request {
   bytes: Vec<u8>,
   replies: usize,
-  done: oneshot::Sender<Replies>,
+  raw: bool,
+  done: oneshot::Sender<io::Result<Replies>>,
 }
 
 /// A handle on a live connection.
@@ -134,8 +140,11 @@ async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
 ) {
   struct Waiting {
     replies: usize,
-    got: Vec<Value>,
-    done: oneshot::Sender<Replies>,
+    got: usize,
+    values: Vec<Value>,
+    /// Raw requests: their replies so far, one contiguous run of the read buffer.
+    raw: Option<BytesMut>,
+    done: oneshot::Sender<io::Result<Replies>>,
   }
   let mut in_flight: VecDeque<Waiting> = VecDeque::new();
   let mut out: Vec<u8> = Vec::with_capacity(16 * 1024);
@@ -157,16 +166,32 @@ async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
         loop {
           match framer.next_reply(&buf) {
             Ok(Some(n)) => {
-              let reply = resp::decode(&buf[..n]);
-              buf.advance(n);
-              let (Ok(value), Some(waiting)) = (reply, in_flight.front_mut()) else {
-                broken = Some(protocol(resp::ProtocolError("a reply nobody asked for, or an unreadable one".into())));
+              let Some(waiting) = in_flight.front_mut() else {
+                broken = Some(protocol(resp::ProtocolError("a reply nobody asked for".into())));
                 break;
               };
-              waiting.got.push(value);
-              if waiting.got.len() == waiting.replies {
+              match &mut waiting.raw {
+                // consecutive splits of one buffer: unsplit only moves an end
+                Some(raw) => raw.unsplit(buf.split_to(n)),
+                None => match resp::decode(&buf[..n]) {
+                  Ok(value) => {
+                    waiting.values.push(value);
+                    buf.advance(n);
+                  }
+                  Err(e) => {
+                    broken = Some(protocol(e));
+                    break;
+                  }
+                },
+              }
+              waiting.got += 1;
+              if waiting.got == waiting.replies {
                 let waiting = in_flight.pop_front().unwrap();
-                let _ = waiting.done.send(Ok(waiting.got));
+                let replies = match waiting.raw {
+                  Some(raw) => Replies::Raw(raw.freeze()),
+                  None => Replies::Values(waiting.values),
+                };
+                let _ = waiting.done.send(Ok(replies));
               }
             }
             Ok(None) => break,
@@ -192,7 +217,13 @@ async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
         let mut next = Some(first);
         while let Some(request) = next {
           out.extend_from_slice(&request.bytes);
-          in_flight.push_back(Waiting { replies: request.replies, got: Vec::with_capacity(request.replies), done: request.done });
+          in_flight.push_back(Waiting {
+            replies: request.replies,
+            got: 0,
+            values: Vec::with_capacity(if request.raw { 0 } else { request.replies }),
+            raw: request.raw.then(BytesMut::new),
+            done: request.done,
+          });
           next = inbox.try_recv().ok();
         }
         let written = stream.write_all(&out).await;
@@ -219,14 +250,14 @@ impl Connection {
   }
 
   /// Sends packed commands and waits, at most the command timeout, for their `replies`.
-  async fn send(&self, bytes: Vec<u8>, replies: usize) -> RedisResult<Vec<Value>> {
+  async fn send(&self, bytes: Vec<u8>, replies: usize, raw: bool) -> RedisResult<Replies> {
     let (done, answer) = oneshot::channel();
-    self.requests.send(Request { bytes, replies, done }).map_err(|_| {
+    self.requests.send(Request { bytes, replies, raw, done }).map_err(|_| {
       // not sent: the connection had already failed
       io::Error::new(io::ErrorKind::ConnectionRefused, "the connection to Redis was closed")
     })?;
     match tokio::time::timeout(self.timeout, answer).await {
-      Ok(Ok(Ok(values))) => Ok(values),
+      Ok(Ok(Ok(replies))) => Ok(replies),
       Ok(Ok(Err(e))) => Err(e.into()),
       Ok(Err(_)) => Err(lost().into()),
       Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, format!("no reply within {} ms", self.timeout.as_millis())).into()),
@@ -235,18 +266,33 @@ impl Connection {
 
   /// One command; a Redis error reply becomes `Err`.
   pub async fn query<T: FromRedisValue>(&self, cmd: &redis::Cmd) -> RedisResult<T> {
-    let reply = self.send(cmd.get_packed_command(), 1).await?.pop().unwrap_or(Value::Nil);
+    let reply = self.values(cmd.get_packed_command(), 1).await?.pop().unwrap_or(Value::Nil);
     Ok(T::from_redis_value(reply.extract_error()?)?)
   }
 
   /// A pipeline whose replies are all wanted: any Redis error reply fails the whole call.
   pub async fn query_pipe<T: FromRedisValue>(&self, pipe: &redis::Pipeline) -> RedisResult<T> {
-    let replies = self.send(pipe.get_packed_pipeline(), pipe.len()).await?;
+    let replies = self.values(pipe.get_packed_pipeline(), pipe.len()).await?;
     Ok(T::from_redis_value(Value::Array(replies).extract_error()?)?)
   }
 
   /// A pipeline whose replies are judged one by one (error replies stay `Value::ServerError`).
   pub async fn query_each(&self, pipe: &redis::Pipeline) -> RedisResult<Vec<Value>> {
-    self.send(pipe.get_packed_pipeline(), pipe.len()).await
+    self.values(pipe.get_packed_pipeline(), pipe.len()).await
+  }
+
+  /// A pipeline's replies as received, to be read with [`resp::Reader`].
+  pub async fn query_raw(&self, pipe: &redis::Pipeline) -> RedisResult<Bytes> {
+    match self.send(pipe.get_packed_pipeline(), pipe.len(), true).await? {
+      Replies::Raw(bytes) => Ok(bytes),
+      Replies::Values(_) => unreachable!("a raw request is answered raw"),
+    }
+  }
+
+  async fn values(&self, bytes: Vec<u8>, replies: usize) -> RedisResult<Vec<Value>> {
+    match self.send(bytes, replies, false).await? {
+      Replies::Values(values) => Ok(values),
+      Replies::Raw(_) => unreachable!("a request is answered as it asked"),
+    }
   }
 }
