@@ -159,7 +159,7 @@ mod tests {
 
   #[test]
   fn legacy_hashes_expand_like_0_5_15_reads_them() {
-    let fields = vec![
+    let fields: Vec<(String, String)> = vec![
       ("version".into(), "3".into()),
       ("status".into(), "running".into()),
       ("stats.total".into(), "5".into()),
@@ -174,7 +174,7 @@ mod tests {
 
   #[test]
   fn an_object_wins_over_a_stale_leaf() {
-    let fields = vec![("stats".into(), "5".into()), ("stats.a".into(), "1".into())];
+    let fields: Vec<(String, String)> = vec![("stats".into(), "5".into()), ("stats.a".into(), "1".into())];
     let v: Value = serde_json::from_str(&expand(&fields)).unwrap();
     assert_eq!(v, json!({"stats": {"a": 1}}));
   }
@@ -187,6 +187,6 @@ mod tests {
 
   #[test]
   fn empty_hash_is_an_empty_object() {
-    assert_eq!(expand(&[]), "{}");
+    assert_eq!(expand::<&str, &str>(&[]), "{}");
   }
 }
