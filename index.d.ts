@@ -46,6 +46,7 @@ export interface NativeOptions {
   commandTimeoutMs?: number
   trimMaxLen?: number
   trimApprox?: boolean
+  busyPollMicros?: number
 }
 
 export interface NativeStreamReadOptions {

@@ -166,6 +166,7 @@ function nativeOptions(options) {
     out.trimMaxLen = 10000
     out.trimApprox = true
   }
+  out.busyPollMicros = maybe(options.busyPollMicros, whole, 'busyPollMicros', 0, 1_000_000)
   for (const key of Object.keys(out)) if (out[key] === undefined) delete out[key]
   return out
 }

@@ -14,9 +14,9 @@ async function clientCount(redis) {
 }
 
 /** Runs `fn(store, admin)` against a redis-server of its own, started with `args`. */
-async function withOwnServer({ args = [], connection = {} }, fn) {
+async function withOwnServer({ args = [], connection = {}, ...options }, fn) {
   const server = await startRedis({ args })
-  const store = new RedisStore({ connection: { host: '127.0.0.1', port: server.port, ...connection }, logger: false })
+  const store = new RedisStore({ connection: { host: '127.0.0.1', port: server.port, ...connection }, logger: false, ...options })
   const admin = new IORedis(server.url)
   try {
     await fn(store, admin)
@@ -44,6 +44,8 @@ describe('arguments and options', () => {
       { connection: { url: 'http://127.0.0.1' } },
       { connection: { tls: { cert: 'only a cert' } } },
       { streams: { trim: { maxLen: -1 } } },
+      { busyPollMicros: -1 },
+      { busyPollMicros: 1.5 },
       { logger: {} },
       'not an object',
     ]
@@ -241,6 +243,24 @@ describe('connection', () => {
       await write
       expect(await store.kv.get('p:k')).toBe(2)
     }))
+
+  test('the I/O thread stops polling soon after the last call, and busyPollMicros: 0 never polls', async () => {
+    // CPU time of this process while it waits, after a burst of calls
+    const idleCpuMs = async (store) => {
+      await Promise.all(Array.from({ length: 200 }, (_, i) => store.kv.set(`idle:${i}`, i)))
+      for (let i = 0; i < 20; i++) await store.kv.get('idle:1')
+      await new Promise((r) => setTimeout(r, 20))
+      const before = process.cpuUsage()
+      await new Promise((r) => setTimeout(r, 500))
+      const used = process.cpuUsage(before)
+      return (used.user + used.system) / 1000
+    }
+    await withOwnServer({}, async (store) => expect(await idleCpuMs(store)).toBeLessThan(100))
+    await withOwnServer({ busyPollMicros: 0 }, async (store) => {
+      expect(await idleCpuMs(store)).toBeLessThan(100)
+      expect(await store.kv.get('idle:1')).toBe(1)
+    })
+  })
 
   test('scripts run again after Redis forgot them', async () => {
     const store = nativeStore()

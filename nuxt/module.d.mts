@@ -26,6 +26,12 @@ export interface ModuleOptions {
      */
     trim?: { maxLen?: number; approx?: boolean } | false
   }
+  /**
+   * Microseconds the I/O thread keeps polling after a call before it sleeps (`0`: at once).
+   * Run time: `NUXT_NVENT_STORE_REDIS_BUSY_POLL_MICROS`.
+   * @default 100
+   */
+  busyPollMicros?: number
 }
 
 declare const module: NuxtModule<ModuleOptions>

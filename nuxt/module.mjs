@@ -25,6 +25,7 @@ export default defineNuxtModule({
   },
   defaults: {
     prefix: '',
+    busyPollMicros: '',
     streams: { trim: { maxLen: 10000, approx: true } },
   },
   setup(options, nuxt) {

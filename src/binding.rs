@@ -31,6 +31,8 @@ fn init() {
   }
 }
 
+const DEFAULT_BUSY_POLL_MICROS: u64 = 100;
+
 fn js(e: StoreError) -> Error {
   Error::new(Status::GenericFailure, e.to_string())
 }
@@ -53,6 +55,7 @@ pub struct NativeOptions {
   pub command_timeout_ms: Option<u32>,
   pub trim_max_len: Option<f64>,
   pub trim_approx: Option<bool>,
+  pub busy_poll_micros: Option<u32>,
 }
 
 impl From<NativeOptions> for Options {
@@ -101,14 +104,24 @@ pub struct NativeIndexReadOptions {
 #[napi]
 pub struct NativeStore {
   store: Arc<Store>,
+  busy_poll: Duration,
 }
 
 #[napi]
 impl NativeStore {
   #[napi(constructor)]
   pub fn new(options: NativeOptions) -> Result<Self> {
+    let busy_poll = Duration::from_micros(options.busy_poll_micros.map_or(DEFAULT_BUSY_POLL_MICROS, u64::from));
     let store = Store::new(&options.into()).map_err(js)?;
-    Ok(NativeStore { store: Arc::new(store) })
+    Ok(NativeStore {
+      store: Arc::new(store),
+      busy_poll,
+    })
+  }
+
+  fn done<T>(&self, result: crate::error::Result<T>) -> Result<T> {
+    crate::spin::after_call(self.busy_poll);
+    result.map_err(js)
   }
 
   /// `host:port` of the server.
@@ -130,7 +143,7 @@ impl NativeStore {
   /// Runs many calls in one crossing (see src/store/batch.rs for the format).
   #[napi]
   pub async fn batch(&self, ops: String) -> Result<String> {
-    self.store.batch(&ops).await.map_err(js)
+    self.done(self.store.batch(&ops).await)
   }
 
   #[napi]
@@ -144,7 +157,7 @@ impl NativeStore {
       limit: options.limit,
       desc: options.desc.unwrap_or(false),
     };
-    self.store.stream_read(&subject, &opts).await.map_err(js)
+    self.done(self.store.stream_read(&subject, &opts).await)
   }
 
   #[napi]
@@ -154,20 +167,16 @@ impl NativeStore {
       limit: options.limit,
       filter_json: options.filter,
     };
-    self.store.index_read(&key, &opts).await.map_err(js)
+    self.done(self.store.index_read(&key, &opts).await)
   }
 
   #[napi]
   pub async fn index_update_with_retry(&self, key: String, id: String, partial: String, max_retries: u32) -> Result<()> {
-    self
-      .store
-      .index_update_with_retry(&key, &id, &partial, max_retries)
-      .await
-      .map_err(js)
+    self.done(self.store.index_update_with_retry(&key, &id, &partial, max_retries).await)
   }
 
   #[napi]
   pub async fn kv_clear(&self, pattern: String) -> Result<f64> {
-    self.store.kv_clear(&pattern).await.map(|n| n as f64).map_err(js)
+    self.done(self.store.kv_clear(&pattern).await.map(|n| n as f64))
   }
 }

@@ -3,6 +3,7 @@
 //! - [`codec`]: pure conversions between JSON values and what lands in Redis.
 //! - [`store`]: the three tiers (stream, index, kv) over one Redis connection; no napi.
 //! - `binding`: the napi class that converts arguments and delegates to [`store`].
+//! - `spin`: how long the I/O thread stays awake after a call.
 #![deny(clippy::all)]
 
 pub mod codec;
@@ -12,6 +13,8 @@ pub mod store;
 
 #[cfg(feature = "napi")]
 mod binding;
+#[cfg(feature = "napi")]
+mod spin;
 
 // Decoding replies allocates a string per field; glibc's allocator spent a fifth of the
 // addon's CPU time on that under load (README, Performance), mimalloc far less.

@@ -33,6 +33,12 @@ describe('resolveStoreOptions', () => {
     expect(options.connection).toEqual({ password: 'from-env' })
   })
 
+  test('busyPollMicros is passed on only when set', () => {
+    expect(resolveStoreOptions({ nventStoreRedis: { busyPollMicros: 0 } }).options.busyPollMicros).toBe(0)
+    expect(resolveStoreOptions({ nventStoreRedis: { busyPollMicros: '250' } }).options.busyPollMicros).toBe('250')
+    expect('busyPollMicros' in resolveStoreOptions({ nventStoreRedis: { busyPollMicros: '' } }).options).toBe(false)
+  })
+
   test('prefix: nventStoreRedis.prefix, then nvent.store.prefix, then nvent', () => {
     const prefix = (config) => resolveStoreOptions(config).options.prefix
     expect(prefix({ nventStoreRedis: { prefix: 'own' }, nvent: { store: { prefix: 'theirs' } } })).toBe('own')

@@ -46,6 +46,7 @@ export function resolveStoreOptions(runtimeConfig) {
       connection,
       prefix,
       streams: { trim: trim === false ? false : { maxLen: isUnset(trim?.maxLen) ? 10000 : trim.maxLen, approx: trim?.approx ?? true } },
+      ...(isUnset(own.busyPollMicros) ? {} : { busyPollMicros: own.busyPollMicros }),
     },
   }
 }
