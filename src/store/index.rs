@@ -36,7 +36,8 @@ pub fn meta_key(key: &str, id: &str) -> String {
 /// A score as JSON; ±Infinity (possible only in data written by other clients) as ±1e999.
 fn push_number(n: f64, out: &mut String) {
   if n.is_finite() {
-    out.push_str(&number_arg(n));
+    // any JSON spelling of the number will do (JS parses it); ryu's is the cheapest to make
+    out.push_str(ryu::Buffer::new().format_finite(n));
   } else {
     out.push_str(if n > 0.0 { "1e999" } else { "-1e999" });
   }
@@ -429,15 +430,21 @@ impl Store {
   /// Ids and scores of `count` entries from rank `start`, highest score first.
   async fn ranked(&self, key: &str, start: u64, count: u64) -> Result<Vec<(String, f64)>> {
     let stop = start.saturating_add(count - 1).min(i64::MAX as u64);
-    let reply: redis::Value = self
-      .run(Kind::Read, |c| async move {
-        c.query(redis::cmd("ZREVRANGE").arg(key).arg(start).arg(stop).arg("WITHSCORES"))
-          .await
+    let mut pipe = redis::pipe();
+    pipe.cmd("ZREVRANGE").arg(key).arg(start).arg(stop).arg("WITHSCORES");
+    let reply = self
+      .run(Kind::Read, |c| {
+        let pipe = &pipe;
+        async move { c.query_raw(pipe).await }
       })
       .await?;
-    pairs(reply)
+    let mut ranked = Vec::new();
+    resp::Reader::new(&reply)
+      .pairs(&mut ranked)
+      .map_err(|e| StoreError::from_redis(&e, true))?;
+    ranked
       .into_iter()
-      .map(|(id, score)| Ok((id, parse_number(&score)?)))
+      .map(|(id, score)| Ok((id.into_owned(), parse_number(&score)?)))
       .collect()
   }
 
