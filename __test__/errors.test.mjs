@@ -244,6 +244,27 @@ describe('connection', () => {
       expect(await store.kv.get('p:k')).toBe(2)
     }))
 
+  test('a connection the server closed while idle is replaced before the next call, read or write', () =>
+    withOwnServer({}, async (store, admin) => {
+      await store.kv.set('k', 1)
+      expect(await store.kv.get('k')).toBe(1)
+      expect(await admin.call('CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes')).toBe(2)
+      await new Promise((r) => setTimeout(r, 50))
+      await store.kv.set('k', 2)
+      expect(await store.kv.get('k')).toBe(2)
+    }))
+
+  test('values of several megabytes arrive whole, among small calls', () =>
+    withOwnServer({}, async (store) => {
+      const big = 'x'.repeat(5 * 1024 * 1024) + '\r\n$5\r\nlooks like RESP'
+      await store.kv.set('big', { big })
+      const results = await Promise.all([store.kv.get('big'), ...Array.from({ length: 50 }, (_, i) => store.kv.increment('n', i))])
+      expect(results[0].big).toBe(big)
+      expect(results.at(-1)).toBe((49 * 50) / 2)
+      await store.index.add('i', 'e', 1, { big })
+      expect((await store.index.read('i'))[0].metadata.big).toBe(big)
+    }))
+
   test('the I/O thread stops polling soon after the last call, and busyPollMicros: 0 never polls', async () => {
     // CPU time of this process while it waits, after a burst of calls
     const idleCpuMs = async (store) => {
