@@ -302,8 +302,8 @@ describe('security', () => {
   beforeAll(async () => {
     server = await startRedis({ args: ['--requirepass', CANARY] })
     const admin = new IORedis(server.url, { password: CANARY })
-    // data commands only: no INFO, CONFIG, KEYS or anything else in @dangerous
-    await admin.call('ACL', 'SETUSER', 'nvent', 'on', `>${CANARY}`, '~*', 'resetchannels', '-@all', '+@read', '+@write', '+@keyspace', '+@scripting', '+ping', '+hello', '+client|setname', '+client|id', '-@dangerous', '+scan')
+    // data commands only: no INFO, CONFIG, KEYS, PING, HELLO, CLIENT or anything else in @dangerous
+    await admin.call('ACL', 'SETUSER', 'nvent', 'on', `>${CANARY}`, '~*', 'resetchannels', '-@all', '+@read', '+@write', '+@keyspace', '+@scripting', '-@dangerous', '+scan')
     admin.disconnect()
   })
   afterAll(() => server.stop())

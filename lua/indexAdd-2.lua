@@ -22,10 +22,12 @@ if previous then
 end
 rcall('DEL', KEYS[2])
 if ARGV[3] == '1' or previous then
-  rcall('HSET', KEYS[2], 'version', version)
-  -- unpack() is bounded by Lua's stack; write in slices of whole pairs
+  -- unpack() is bounded by Lua's stack: up to 4000 values go with the version in one HSET,
+  -- more in further slices of whole pairs
   local step = 4000
-  for i = 4, #ARGV, step do
+  local last = math.min(3 + step, #ARGV)
+  rcall('HSET', KEYS[2], 'version', version, unpack(ARGV, 4, last))
+  for i = last + 1, #ARGV, step do
     rcall('HSET', KEYS[2], unpack(ARGV, i, math.min(i + step - 1, #ARGV)))
   end
 end

@@ -18,7 +18,9 @@
 ]]
 local rcall = redis.call
 local meta, field = KEYS[1], ARGV[2]
-if ARGV[1] ~= '1' and rcall('EXISTS', meta) == 0 then
+-- the common case, a field that is already there, also proves the hash exists
+local present = rcall('HEXISTS', meta, field) == 1
+if not present and ARGV[1] ~= '1' and rcall('EXISTS', meta) == 0 then
   return { -1 }
 end
 for i = 4, #ARGV do
@@ -26,7 +28,7 @@ for i = 4, #ARGV do
     return { -2, ARGV[i] }
   end
 end
-if rcall('HEXISTS', meta, field) == 0 then
+if not present then
   local prefix = field .. '.'
   for _, f in ipairs(rcall('HKEYS', meta)) do
     if string.sub(f, 1, #prefix) == prefix then
