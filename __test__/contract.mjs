@@ -191,6 +191,14 @@ export function contractSuite(name, makeStore, { expectedFailures = [] } = {}) {
         expect((await store.index.get(k('inc'), 'a')).metadata).toEqual({ version: 3, stats: { running: -1, load: 0.5 } })
       })
 
+      it('increment refuses a path through a value, onto an object, or onto a non-number, and writes nothing', async () => {
+        await store.index.add(k('incshape'), 'a', 1, { stats: 5, nested: { x: 1 }, status: 'running' })
+        for (const field of ['stats.running', 'stats.deep.er', 'nested', 'status']) {
+          await expect(store.index.increment(k('incshape'), 'a', field), field).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' })
+        }
+        expect((await store.index.get(k('incshape'), 'a')).metadata).toEqual({ version: 0, stats: 5, nested: { x: 1 }, status: 'running' })
+      })
+
       it('increment of a missing entry rejects NOT_FOUND and creates nothing', async () => {
         await expect(store.index.increment(k('inc'), 'ghost', 'n')).rejects.toMatchObject({ code: 'NOT_FOUND' })
         expect(await redis.exists(`${k('inc')}:meta:ghost`)).toBe(0)

@@ -20,6 +20,7 @@ contractSuite('0.5.15 (ioredis)', (options) => seedStore(options), {
     'an entry added without metadata can be updated',
     '50 concurrent updateWithRetry calls all land',
     'increment adds fractions and negatives at a dotted path, with the version',
+    'increment refuses a path through a value, onto an object, or onto a non-number, and writes nothing',
     'increment of a missing entry rejects NOT_FOUND and creates nothing',
     'read lists by descending score with offset and limit, scores exact',
     'read filters on nested fields and lists of allowed values, by type',

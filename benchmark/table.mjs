@@ -21,4 +21,4 @@ for (const [op, modes] of byOp) {
 }
 const { sequential, inFlight64 } = result.floor
 console.log(`\nNative call floor (an empty batch: JS → tokio → JS): ${Math.round(sequential.opsPerSec).toLocaleString('en')}/s sequential (p50 ${(sequential.p50 * 1000).toFixed(0)} µs), ${Math.round(inFlight64.opsPerSec).toLocaleString('en')}/s with 64 in flight.`)
-console.log(`Machine: ${result.machine.cpus} × ${result.machine.cpu}, ${result.machine.memoryGiB} GiB, Node ${result.machine.node}, Redis ${result.machine.redis}; ${result.secondsPerMeasurement} s per measurement, ${result.date}.`)
+console.log(`Machine: ${result.machine.cpus} × ${result.machine.cpu}, ${result.machine.memoryGiB} GiB, Node ${result.machine.node}, Redis ${result.machine.redis}; best of ${result.rounds ?? 1} interleaved rounds of ${result.secondsPerMeasurement} s per measurement, ${result.date}.`)

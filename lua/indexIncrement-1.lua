@@ -18,14 +18,16 @@
 ]]
 local rcall = redis.call
 local meta, field = KEYS[1], ARGV[2]
+-- the field and its ancestors in one read (found[1] is the field, found[i] is ARGV[i + 2])
+local found = rcall('HMGET', meta, field, unpack(ARGV, 4))
+local present = found[1] ~= false
 -- the common case, a field that is already there, also proves the hash exists
-local present = rcall('HEXISTS', meta, field) == 1
 if not present and ARGV[1] ~= '1' and rcall('EXISTS', meta) == 0 then
   return { -1 }
 end
-for i = 4, #ARGV do
-  if rcall('HEXISTS', meta, ARGV[i]) == 1 then
-    return { -2, ARGV[i] }
+for i = 2, #found do
+  if found[i] ~= false then
+    return { -2, ARGV[i + 2] }
   end
 end
 if not present then
