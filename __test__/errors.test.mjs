@@ -322,6 +322,16 @@ describe('security', () => {
     await store.close()
   })
 
+  test('a missing or wrong password fails with UNAVAILABLE and says so', async () => {
+    for (const password of [undefined, `${CANARY}-wrong`]) {
+      const store = new RedisStore({ connection: { host: '127.0.0.1', port: server.port, password, connectTimeout: 500 }, logger: false })
+      const err = await store.kv.get('x').catch((e) => e)
+      expect(err.code, String(password)).toBe('UNAVAILABLE')
+      expect(err.message).toMatch(/authentication failed/)
+      await store.close()
+    }
+  })
+
   test('the password never appears in errors, logs or inspect()', async () => {
     const seen = []
     const logger = { warn: (m) => seen.push(m), info: (m) => seen.push(m) }

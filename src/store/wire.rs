@@ -100,8 +100,11 @@ async fn start<S: AsyncRead + AsyncWrite + Send + Unpin + 'static>(mut stream: S
         return Err(lost().into());
       }
     };
-    if i + 1 < login.len() {
-      reply.extract_error().map_err(auth_failure)?;
+    match reply.extract_error() {
+      Ok(_) => {}
+      // a server with a password refuses even PING without one
+      Err(e) if i + 1 == login.len() && e.code() != Some("NOAUTH") => {}
+      Err(e) => return Err(auth_failure(e)),
     }
   }
   let (requests, inbox) = mpsc::unbounded_channel();
@@ -112,10 +115,11 @@ async fn start<S: AsyncRead + AsyncWrite + Send + Unpin + 'static>(mut stream: S
   })
 }
 
-/// Redis answers a wrong password with WRONGPASS (or, before ACLs, ERR invalid password).
+/// Redis answers a wrong password with WRONGPASS (or, before ACLs, ERR invalid password), and
+/// a missing one with NOAUTH.
 fn auth_failure(e: redis::RedisError) -> redis::RedisError {
   let text = e.to_string();
-  if e.code() == Some("WRONGPASS") || text.contains("invalid password") || text.contains("invalid username-password") {
+  if matches!(e.code(), Some("WRONGPASS" | "NOAUTH")) || text.contains("invalid password") || text.contains("invalid username-password") {
     redis::RedisError::from((redis::ErrorKind::AuthenticationFailed, "authentication failed"))
   } else {
     e
