@@ -255,6 +255,10 @@ impl Connection {
 
   /// Sends packed commands and waits, at most the command timeout, for their `replies`.
   async fn send(&self, bytes: Vec<u8>, replies: usize, raw: bool) -> RedisResult<Replies> {
+    if replies == 0 {
+      // nothing to send, and a request that waits for no reply would never be answered
+      return Ok(if raw { Replies::Raw(Bytes::new()) } else { Replies::Values(Vec::new()) });
+    }
     let (done, answer) = oneshot::channel();
     self.requests.send(Request { bytes, replies, raw, done }).map_err(|_| {
       // not sent: the connection had already failed
