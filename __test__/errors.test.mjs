@@ -1,5 +1,7 @@
 // Errors, connections and lifecycle of the native RedisStore: codes, messages, close(),
 // outages and restarts, timeouts, ACL users, and a password that must never leak.
+import { spawnSync } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
 import { inspect } from 'node:util'
 import IORedis from 'ioredis'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
@@ -282,6 +284,13 @@ describe('connection', () => {
       expect(await store.kv.get('idle:1')).toBe(1)
     })
   })
+
+  test('worker threads may close, keep or be terminated with calls in flight, and the process lives on', () =>
+    withOwnServer({}, async (_store, admin) => {
+      const script = fileURLToPath(new URL('./support/worker-threads.mjs', import.meta.url))
+      const run = spawnSync(process.execPath, [script, String(admin.options.port)], { encoding: 'utf8', timeout: 60_000 })
+      expect({ status: run.status, signal: run.signal, out: run.stdout.trim() }, run.stderr).toEqual({ status: 0, signal: null, out: 'ok' })
+    }))
 
   test('scripts run again after Redis forgot them', async () => {
     const store = nativeStore()

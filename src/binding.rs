@@ -8,8 +8,10 @@
 use crate::error::StoreError;
 use crate::store::config::{Options, TlsOptions};
 use crate::store::{IndexReadOptions, Store, StreamReadOptions};
-use napi::{Error, Result, Status};
+use napi::bindgen_prelude::{PromiseRaw, ToNapiValue};
+use napi::{Env, Error, Result, Status};
 use napi_derive::napi;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -119,9 +121,21 @@ impl NativeStore {
     })
   }
 
-  fn done<T>(&self, result: crate::error::Result<T>) -> Result<T> {
-    crate::spin::after_call(self.busy_poll);
-    result.map_err(js)
+  /// Runs `call` on tokio with its own handle on the store, so that it may outlive this object:
+  /// a worker thread terminated with calls in flight frees the object while they still run.
+  fn spawn<'env, T, F, Fut>(&self, env: &'env Env, call: F) -> Result<PromiseRaw<'env, T>>
+  where
+    T: ToNapiValue + Send + 'static,
+    F: FnOnce(Arc<Store>) -> Fut,
+    Fut: Future<Output = crate::error::Result<T>> + Send + 'static,
+  {
+    let busy_poll = self.busy_poll;
+    let call = call(self.store.clone());
+    env.spawn_future(async move {
+      let result = call.await;
+      crate::spin::after_call(busy_poll);
+      result.map_err(js)
+    })
   }
 
   /// `host:port` of the server.
@@ -141,13 +155,13 @@ impl NativeStore {
   }
 
   /// Runs many calls in one crossing (see src/store/batch.rs for the format).
-  #[napi]
-  pub async fn batch(&self, ops: String) -> Result<String> {
-    self.done(self.store.batch(&ops).await)
+  #[napi(ts_return_type = "Promise<string>")]
+  pub fn batch<'env>(&self, env: &'env Env, ops: String) -> Result<PromiseRaw<'env, String>> {
+    self.spawn(env, |store| async move { store.batch(&ops).await })
   }
 
-  #[napi]
-  pub async fn stream_read(&self, subject: String, options: NativeStreamReadOptions) -> Result<String> {
+  #[napi(ts_return_type = "Promise<string>")]
+  pub fn stream_read<'env>(&self, env: &'env Env, subject: String, options: NativeStreamReadOptions) -> Result<PromiseRaw<'env, String>> {
     let opts = StreamReadOptions {
       types: options.types,
       after: options.after,
@@ -157,26 +171,35 @@ impl NativeStore {
       limit: options.limit,
       desc: options.desc.unwrap_or(false),
     };
-    self.done(self.store.stream_read(&subject, &opts).await)
+    self.spawn(env, |store| async move { store.stream_read(&subject, &opts).await })
   }
 
-  #[napi]
-  pub async fn index_read(&self, key: String, options: NativeIndexReadOptions) -> Result<String> {
+  #[napi(ts_return_type = "Promise<string>")]
+  pub fn index_read<'env>(&self, env: &'env Env, key: String, options: NativeIndexReadOptions) -> Result<PromiseRaw<'env, String>> {
     let opts = IndexReadOptions {
       offset: options.offset,
       limit: options.limit,
       filter_json: options.filter,
     };
-    self.done(self.store.index_read(&key, &opts).await)
+    self.spawn(env, |store| async move { store.index_read(&key, &opts).await })
   }
 
-  #[napi]
-  pub async fn index_update_with_retry(&self, key: String, id: String, partial: String, max_retries: u32) -> Result<()> {
-    self.done(self.store.index_update_with_retry(&key, &id, &partial, max_retries).await)
+  #[napi(ts_return_type = "Promise<void>")]
+  pub fn index_update_with_retry<'env>(
+    &self,
+    env: &'env Env,
+    key: String,
+    id: String,
+    partial: String,
+    max_retries: u32,
+  ) -> Result<PromiseRaw<'env, ()>> {
+    self.spawn(env, |store| async move {
+      store.index_update_with_retry(&key, &id, &partial, max_retries).await
+    })
   }
 
-  #[napi]
-  pub async fn kv_clear(&self, pattern: String) -> Result<f64> {
-    self.done(self.store.kv_clear(&pattern).await.map(|n| n as f64))
+  #[napi(ts_return_type = "Promise<number>")]
+  pub fn kv_clear<'env>(&self, env: &'env Env, pattern: String) -> Result<PromiseRaw<'env, f64>> {
+    self.spawn(env, |store| async move { store.kv_clear(&pattern).await.map(|n| n as f64) })
   }
 }

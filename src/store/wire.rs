@@ -257,7 +257,11 @@ impl Connection {
   async fn send(&self, bytes: Vec<u8>, replies: usize, raw: bool) -> RedisResult<Replies> {
     if replies == 0 {
       // nothing to send, and a request that waits for no reply would never be answered
-      return Ok(if raw { Replies::Raw(Bytes::new()) } else { Replies::Values(Vec::new()) });
+      return Ok(if raw {
+        Replies::Raw(Bytes::new())
+      } else {
+        Replies::Values(Vec::new())
+      });
     }
     let (done, answer) = oneshot::channel();
     self.requests.send(Request { bytes, replies, raw, done }).map_err(|_| {
