@@ -17,7 +17,7 @@ use std::time::Duration;
 
 #[napi_derive::module_init]
 fn init() {
-  // redis-rs's rustls needs a process-wide crypto provider; Err only means one is installed.
+  // rustls (TLS connections) needs a process-wide crypto provider; Err only means one is installed.
   let _ = rustls::crypto::ring::default_provider().install_default();
   // One worker thread: it owns the sockets, so a reply is decoded where it is read and the
   // call it answers resumes there, with no hand-off between tokio threads. On two cores that
