@@ -3,8 +3,7 @@
 //!
 //! A driver task owns the socket (TCP, or TLS over TCP): it writes requests as they come,
 //! coalescing those that wait, and hands each request the replies it expects as they arrive.
-//! Handles are cheap clones; the socket closes once the last handle is gone and the requests
-//! in flight are answered. Commands are packed by redis-rs (`Cmd`, `Pipeline`) and replies are
+//! Handles are cheap clones; the socket closes once the last handle is gone. Commands are packed by redis-rs (`Cmd`, `Pipeline`) and replies are
 //! `redis::Value`s, so the store code reads as it would over a redis-rs connection.
 
 use super::resp::{self, Framer};
@@ -135,7 +134,7 @@ fn lost() -> io::Error {
 }
 
 /// Writes what the handles send and routes the replies, until the socket fails or every
-/// handle is gone and nothing is in flight.
+/// handle is gone.
 async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
   mut stream: S,
   mut inbox: mpsc::UnboundedReceiver<Request>,
@@ -152,11 +151,7 @@ async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
   }
   let mut in_flight: VecDeque<Waiting> = VecDeque::new();
   let mut out: Vec<u8> = Vec::with_capacity(16 * 1024);
-  let mut open = true;
   let failure = loop {
-    if !open && in_flight.is_empty() {
-      return;
-    }
     tokio::select! {
       biased;
       // read even when nothing is in flight, so a server that goes away is noticed at once
@@ -212,10 +207,11 @@ async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
           buf.reserve(64 * 1024);
         }
       }
-      request = inbox.recv(), if open => {
+      request = inbox.recv() => {
+        // A caller holds a handle while it waits, so with none left nobody waits for what is
+        // in flight (a stalled server would otherwise keep this socket forever).
         let Some(first) = request else {
-          open = false;
-          continue;
+          return;
         };
         // everything already queued goes out in the same write
         let mut next = Some(first);
