@@ -4,6 +4,7 @@
 //   npm run bench                      # all operations
 //   BENCH_SECONDS=0.5 npm run bench    # shorter measurements (default 0.75 s)
 //   BENCH_ROUNDS=1 npm run bench       # one round instead of the best of 2 (see below)
+//   BENCH_BUSY_POLL=0 npm run bench    # this package with busyPollMicros: 0 (default 100)
 //   BENCH_ONLY=kv.get,index.read npm run bench
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { cpus, totalmem } from 'node:os'
@@ -151,7 +152,8 @@ const quiet = { log: console.log, error: console.error }
 console.log = () => {}
 const seed = new RedisStoreAdapter({ connection, prefix: 'nvent', streams: { trim: { maxLen: 10000, approx: true } } })
 console.log = quiet.log
-const native = new RedisStore({ connection, logger: false })
+const busyPoll = process.env.BENCH_BUSY_POLL
+const native = new RedisStore({ connection, logger: false, ...(busyPoll ? { busyPollMicros: Number(busyPoll) } : {}) })
 const ceiling = new IORedis(url, { enableAutoPipelining: true })
 
 try {
