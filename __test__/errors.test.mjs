@@ -1,6 +1,7 @@
 // Errors, connections and lifecycle of the native RedisStore: codes, messages, close(),
 // outages and restarts, timeouts, ACL users, and a password that must never leak.
 import { spawnSync } from 'node:child_process'
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { inspect } from 'node:util'
 import IORedis from 'ioredis'
@@ -227,6 +228,42 @@ describe('connection', () => {
       await sleeping
       expect(await store.kv.get('k')).toBe(1)
     }))
+
+  test('the connections to a stalled server are closed once their calls gave up, and the store recovers when it resumes', async () => {
+    const server = await startRedis()
+    const store = new RedisStore({ connection: { host: '127.0.0.1', port: server.port, commandTimeout: 200, connectTimeout: 200 }, logger: false })
+    // inodes of this process's established TCP connections to the server
+    const connections = () => {
+      const ours = new Set()
+      for (const fd of readdirSync('/proc/self/fd')) {
+        const link = (() => { try { return readlinkSync(`/proc/self/fd/${fd}`) } catch { return '' } })()
+        const inode = link.match(/^socket:\[(\d+)\]$/)?.[1]
+        if (inode) ours.add(inode)
+      }
+      const port = server.port.toString(16).toUpperCase().padStart(4, '0')
+      return readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1).map((l) => l.trim().split(/\s+/))
+        .filter((f) => f[2]?.endsWith(`:${port}`) && f[3] === '01' && ours.has(f[9]))
+        .map((f) => f[9])
+    }
+    try {
+      await store.kv.set('k', 1)
+      expect(await store.kv.get('k')).toBe(1)
+      const before = connections()
+      expect(before).toHaveLength(2)
+      process.kill(server.pid, 'SIGSTOP')
+      const codes = new Set()
+      for (let i = 0; i < 5; i++) for (const call of [store.kv.get('k'), store.kv.set('k', 2)]) codes.add(await call.then(() => 'ok', (e) => e.code))
+      expect([...codes].sort()).toEqual(['TIMEOUT', 'UNAVAILABLE'])
+      // the stalled connections are closed (a reconnect attempt may be open meanwhile)
+      expect(connections().filter((inode) => before.includes(inode))).toEqual([])
+      process.kill(server.pid, 'SIGCONT')
+      expect(await store.kv.get('k')).toBeTypeOf('number')
+    } finally {
+      process.kill(server.pid, 'SIGCONT')
+      await store.close()
+      await server.stop()
+    }
+  })
 
   test('reads keep answering while Redis pauses writes', () =>
     withOwnServer({}, async (store, admin) => {
