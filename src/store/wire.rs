@@ -3,8 +3,9 @@
 //!
 //! A driver task owns the socket (TCP, or TLS over TCP): it writes requests as they come,
 //! coalescing those that wait, and hands each request the replies it expects as they arrive.
-//! Handles are cheap clones; the socket closes once the last handle is gone. Commands are packed by redis-rs (`Cmd`, `Pipeline`) and replies are
-//! `redis::Value`s, so the store code reads as it would over a redis-rs connection.
+//! Handles are cheap clones; the socket closes once the last handle is gone. Commands are
+//! packed by redis-rs (`Cmd`, `Pipeline`) and replies are `redis::Value`s (or, for index reads,
+//! the received bytes), so the store code reads as it would over a redis-rs connection.
 
 use super::resp::{self, Framer};
 use bytes::{Buf, Bytes, BytesMut};
