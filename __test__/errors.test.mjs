@@ -252,7 +252,10 @@ describe('connection', () => {
       expect(before).toHaveLength(2)
       process.kill(server.pid, 'SIGSTOP')
       const codes = new Set()
-      for (let i = 0; i < 5; i++) for (const call of [store.kv.get('k'), store.kv.set('k', 2)]) codes.add(await call.then(() => 'ok', (e) => e.code))
+      for (let i = 0; i < 5; i++) {
+        const outcomes = [store.kv.get('k'), store.kv.set('k', 2)].map((call) => call.then(() => 'ok', (e) => e.code))
+        for (const code of await Promise.all(outcomes)) codes.add(code)
+      }
       expect([...codes].sort()).toEqual(['TIMEOUT', 'UNAVAILABLE'])
       // the stalled connections are closed (a reconnect attempt may be open meanwhile)
       expect(connections().filter((inode) => before.includes(inode))).toEqual([])
