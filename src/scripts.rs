@@ -29,37 +29,32 @@ pub static INDEX_UPDATE: LazyLock<Script> = LazyLock::new(|| Script::new(include
 pub static INDEX_INCREMENT: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("../lua/indexIncrement-1.lua")));
 pub static INDEX_DELETE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("../lua/indexDelete-2.lua")));
 
-/// One call of a script: its keys and arguments, sent by SHA alone or inside a pipeline.
+/// One call of a script, built straight into its EVALSHA command (sent alone or inside a
+/// pipeline): the keys come with `new`, the arguments are appended.
 pub struct ScriptCall {
   pub script: &'static Script,
-  pub keys: Vec<String>,
-  pub args: Vec<String>,
+  evalsha: redis::Cmd,
 }
 
 impl ScriptCall {
-  pub fn new(script: &'static Script) -> ScriptCall {
-    ScriptCall {
-      script,
-      keys: Vec::new(),
-      args: Vec::new(),
-    }
+  pub fn new(script: &'static Script, keys: &[&str]) -> ScriptCall {
+    let mut evalsha = redis::cmd("EVALSHA");
+    evalsha.arg(&script.sha).arg(keys.len()).arg(keys);
+    ScriptCall { script, evalsha }
   }
 
-  pub fn key(&mut self, key: impl Into<String>) -> &mut Self {
-    self.keys.push(key.into());
-    self
-  }
-
-  pub fn arg(&mut self, arg: impl ToString) -> &mut Self {
-    self.args.push(arg.to_string());
+  pub fn arg<T: redis::ToRedisArgs>(&mut self, arg: T) -> &mut Self {
+    self.evalsha.arg(arg);
     self
   }
 
   /// The EVALSHA command of this call.
-  pub fn evalsha(&self) -> redis::Cmd {
-    let mut cmd = redis::cmd("EVALSHA");
-    cmd.arg(&self.script.sha).arg(self.keys.len()).arg(&self.keys).arg(&self.args);
-    cmd
+  pub fn evalsha(&self) -> &redis::Cmd {
+    &self.evalsha
+  }
+
+  pub fn into_evalsha(self) -> redis::Cmd {
+    self.evalsha
   }
 }
 

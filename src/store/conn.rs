@@ -70,6 +70,10 @@ impl Connector {
 
   /// The live connection, or a wait of at most the connect timeout for the next attempt.
   pub async fn lease(self: &Arc<Self>) -> Result<Lease> {
+    if let Some(lease) = self.current()? {
+      return Ok(lease);
+    }
+    // Subscribed before looking again, so an attempt that ends from here on is not missed.
     let mut attempts = self.attempts.subscribe();
     if let Some(lease) = self.current()? {
       return Ok(lease);

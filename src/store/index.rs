@@ -67,8 +67,8 @@ fn add_call(key: &str, id: &str, score: f64, metadata_json: Option<&str>) -> Res
   if !score.is_finite() {
     return Err(StoreError::invalid("score must be a finite number"));
   }
-  let mut call = ScriptCall::new(&scripts::INDEX_ADD);
-  call.key(key).key(meta_key(key, id)).arg(number_arg(score)).arg(id);
+  let mut call = ScriptCall::new(&scripts::INDEX_ADD, &[key, &meta_key(key, id)]);
+  call.arg(number_arg(score)).arg(id);
   match metadata_json {
     Some(json) => {
       let flat = hash::flatten(&parse_json_object(json, "metadata")?);
@@ -89,8 +89,8 @@ fn add_call(key: &str, id: &str, score: f64, metadata_json: Option<&str>) -> Res
 
 fn update_call(meta: &str, flat: &Flat, create: bool) -> ScriptCall {
   let ancestors = flat.ancestors();
-  let mut call = ScriptCall::new(&scripts::INDEX_UPDATE);
-  call.key(meta).arg(if create { "1" } else { "0" });
+  let mut call = ScriptCall::new(&scripts::INDEX_UPDATE, &[meta]);
+  call.arg(if create { "1" } else { "0" });
   call
     .arg(flat.sets.len())
     .arg(flat.deletes.len())
@@ -130,8 +130,8 @@ fn increment_args(field: &str, by: f64) -> Result<(String, String)> {
 }
 
 fn increment_call(meta: &str, field: &str, by: &str, create: bool) -> ScriptCall {
-  let mut call = ScriptCall::new(&scripts::INDEX_INCREMENT);
-  call.key(meta).arg(if create { "1" } else { "0" }).arg(field).arg(by);
+  let mut call = ScriptCall::new(&scripts::INDEX_INCREMENT, &[meta]);
+  call.arg(if create { "1" } else { "0" }).arg(field).arg(by);
   for ancestor in path::ancestors(field) {
     call.arg(ancestor);
   }
@@ -158,8 +158,8 @@ fn increment_outcome(reply: Vec<redis::Value>) -> Result<ScriptOutcome<f64>> {
 }
 
 fn delete_call(key: &str, id: &str) -> ScriptCall {
-  let mut call = ScriptCall::new(&scripts::INDEX_DELETE);
-  call.key(key).key(meta_key(key, id)).arg(id);
+  let mut call = ScriptCall::new(&scripts::INDEX_DELETE, &[key, &meta_key(key, id)]);
+  call.arg(id);
   call
 }
 
@@ -178,7 +178,7 @@ pub(super) fn add_piped(key: &str, id: &str, score: f64, metadata_json: Option<&
     Kind::Write,
     "index.add",
     target,
-    vec![call.evalsha()],
+    vec![call.into_evalsha()],
     Box::new(|_| Ok(Some("null".into()))),
   ))
 }
@@ -219,7 +219,7 @@ pub(super) fn update_piped(key: &str, id: &str, partial_json: &str) -> Result<Pi
     Kind::Write,
     "index.update",
     target,
-    vec![call.evalsha()],
+    vec![call.into_evalsha()],
     Box::new(|replies| match script_reply(replies) {
       redis::Value::Int(version) => Ok(match update_outcome(version) {
         ScriptOutcome::Done(()) => Some("true".into()),
@@ -238,7 +238,7 @@ pub(super) fn increment_piped(key: &str, id: &str, field: &str, by: f64) -> Resu
     Kind::Write,
     "index.increment",
     target,
-    vec![call.evalsha()],
+    vec![call.into_evalsha()],
     Box::new(|replies| {
       let reply = match script_reply(replies) {
         redis::Value::Array(items) => items,
@@ -257,7 +257,7 @@ pub(super) fn delete_piped(key: &str, id: &str) -> Piped {
     Kind::Write,
     "index.delete",
     target(&[key, id]),
-    vec![delete_call(key, id).evalsha()],
+    vec![delete_call(key, id).into_evalsha()],
     Box::new(|replies| super::kv::deleted(script_reply(replies)).map(Some)),
   )
 }

@@ -224,18 +224,15 @@ impl Store {
   async fn run_script<T: redis::FromRedisValue>(&self, kind: Kind, call: &crate::scripts::ScriptCall) -> Result<T> {
     let evalsha = call.evalsha();
     self
-      .run(kind, |c| {
-        let evalsha = &evalsha;
-        async move {
-          match c.query(evalsha).await {
-            Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
-              let mut again = redis::pipe();
-              again.add_command(call.script.load()).add_command(evalsha.clone());
-              let (_sha, reply): (String, T) = c.query_pipe(&again).await?;
-              Ok(reply)
-            }
-            result => result,
+      .run(kind, |c| async move {
+        match c.query(evalsha).await {
+          Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+            let mut again = redis::pipe();
+            again.add_command(call.script.load()).add_command(evalsha.clone());
+            let (_sha, reply): (String, T) = c.query_pipe(&again).await?;
+            Ok(reply)
           }
+          result => result,
         }
       })
       .await
@@ -269,29 +266,25 @@ fn text(value: redis::Value) -> Option<String> {
       Some(String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
     }
     redis::Value::SimpleString(s) => Some(s),
-    redis::Value::VerbatimString { text, .. } => Some(text),
     redis::Value::Int(n) => Some(n.to_string()),
-    redis::Value::Double(d) => Some(d.to_string()),
     _ => None,
   }
 }
 
-/// A flat `[field, value, field, value …]` or map reply as pairs.
+/// A flat `[field, value, field, value …]` reply as pairs (the connection speaks RESP2, so
+/// there are no map replies).
 fn pairs(value: redis::Value) -> Vec<(String, String)> {
-  match value {
-    redis::Value::Array(items) => {
-      let mut out = Vec::with_capacity(items.len() / 2);
-      let mut it = items.into_iter();
-      while let (Some(k), Some(v)) = (it.next(), it.next()) {
-        if let (Some(k), Some(v)) = (text(k), text(v)) {
-          out.push((k, v));
-        }
-      }
-      out
+  let redis::Value::Array(items) = value else {
+    return Vec::new();
+  };
+  let mut out = Vec::with_capacity(items.len() / 2);
+  let mut it = items.into_iter();
+  while let (Some(k), Some(v)) = (it.next(), it.next()) {
+    if let (Some(k), Some(v)) = (text(k), text(v)) {
+      out.push((k, v));
     }
-    redis::Value::Map(items) => items.into_iter().filter_map(|(k, v)| Some((text(k)?, text(v)?))).collect(),
-    _ => Vec::new(),
   }
+  out
 }
 
 /// A JS number as a Redis argument: integers without a fraction, others in full precision.
