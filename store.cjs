@@ -129,10 +129,33 @@ function maybe(value, convert, ...rest) {
   return value === undefined || value === null || value === '' ? undefined : convert(value, ...rest)
 }
 
+// The fields each options object may hold; anything else is refused, so that a setting this
+// store does not support (a sentinel list, say) is never silently ignored.
+const KNOWN_FIELDS = {
+  '': ['connection', 'prefix', 'streams', 'busyPollMicros', 'logger'],
+  connection: ['url', 'host', 'port', 'username', 'password', 'db', 'tls', 'connectTimeout', 'commandTimeout'],
+  'connection.tls': ['ca', 'cert', 'key', 'servername'],
+  streams: ['trim'],
+  'streams.trim': ['maxLen', 'approx'],
+}
+
+function onlyKnownFields(object, path) {
+  for (const [key, value] of Object.entries(object)) {
+    if (value !== undefined && !KNOWN_FIELDS[path].includes(key)) {
+      throw invalid(`unknown option ${path ? `${path}.` : ''}${key} (this store supports: ${KNOWN_FIELDS[path].join(', ')})`)
+    }
+  }
+}
+
 function nativeOptions(options) {
   if (!isPlainObject(options)) throw invalid('RedisStore options must be an object')
+  onlyKnownFields(options, '')
   const c = options.connection ?? {}
   if (!isPlainObject(c)) throw invalid('connection must be an object')
+  onlyKnownFields(c, 'connection')
+  if (typeof c.url === 'string' && /#insecure\b/i.test(c.url)) {
+    throw invalid('connection.url: #insecure (TLS without certificate checks) is not supported; give connection.tls.ca instead')
+  }
   const out = {
     url: maybe(c.url, text, 'connection.url'),
     host: maybe(c.host, text, 'connection.host'),
@@ -154,11 +177,16 @@ function nativeOptions(options) {
   } else if (tls !== undefined && tls !== null && tls !== false) {
     throw invalid('connection.tls must be true, false or an object { ca, cert, key, servername }')
   }
+  if (options.streams !== undefined && options.streams !== null) {
+    if (!isPlainObject(options.streams)) throw invalid('streams must be an object { trim }')
+    onlyKnownFields(options.streams, 'streams')
+  }
   const trim = options.streams?.trim
   if (trim === false || trim === null) {
     out.trimMaxLen = 0
   } else if (trim !== undefined) {
     if (!isPlainObject(trim)) throw invalid('streams.trim must be an object { maxLen, approx } or false')
+    onlyKnownFields(trim, 'streams.trim')
     out.trimMaxLen = maybe(trim.maxLen, whole, 'streams.trim.maxLen', 0, Number.MAX_SAFE_INTEGER) ?? 10000
     if (trim.approx !== undefined && typeof trim.approx !== 'boolean') throw invalid('streams.trim.approx must be a boolean')
     out.trimApprox = trim.approx ?? true
@@ -186,9 +214,17 @@ class RedisStore {
   #native
   #logger
   #inOutage = false
-  /** Calls made in the current tick, reads and writes apart: [JSON of the call, resolve, reject]. */
+  /**
+   * Calls made in the current tick, reads and writes apart: [JSON of the call, resolve, reject,
+   * key of a write]. Reads travel on their own connection, except those of a key with a write
+   * in flight, which join the writes (see #mustFollowWrites).
+   */
   #reads = []
   #writes = []
+  /** Keys with writes in flight, and how many. */
+  #pendingWrites = new Map()
+  /** kv.clear calls in flight. */
+  #clearing = 0
   #stream
   #index
   #kv
@@ -212,12 +248,12 @@ class RedisStore {
     const native = this.#native
     const call = (fn) => this.#call(fn)
     // `build` checks the arguments and returns the call as JSON; the call joins this tick's batch
-    const batched = (isRead, build) => this.#batched(isRead, build)
+    const batched = (isRead, key, build) => this.#batched(isRead, key, build)
 
     this.#stream = Object.freeze({
       append: (subject, event) => {
         let json
-        return batched(false, () => {
+        return batched(false, subject, () => {
           const op = 'stream.append'
           str(subject, 'subject', op)
           object(event, 'event', op)
@@ -227,7 +263,7 @@ class RedisStore {
         }).then((entryId) => ({ id: entryId, ...JSON.parse(json) }))
       },
       read: (subject, opts) =>
-        call(async () => {
+        call(() => {
           const op = 'stream.read'
           str(subject, 'subject', op)
           const o = optional(opts, object, 'options', op) ?? {}
@@ -235,7 +271,7 @@ class RedisStore {
             throw invalid(`${op}: types must be an array of strings`)
           }
           if (o.order !== undefined && o.order !== 'asc' && o.order !== 'desc') throw invalid(`${op}: order must be 'asc' or 'desc'`)
-          const json = await native.streamRead(subject, {
+          const options = {
             types: o.types,
             after: optional(o.after, str, 'after', op),
             before: optional(o.before, str, 'before', op),
@@ -243,70 +279,77 @@ class RedisStore {
             to: optional(o.to, num, 'to', op),
             limit: optional(o.limit, num, 'limit', op),
             desc: o.order === 'desc',
-          })
-          return JSON.parse(json)
+          }
+          return native.streamRead(subject, options, this.#mustFollowWrites(subject)).then(JSON.parse)
         }),
-      delete: (subject) => batched(false, () => `["stream.delete",${q(str(subject, 'subject', 'stream.delete'))}]`),
+      delete: (subject) => batched(false, subject, () => `["stream.delete",${q(str(subject, 'subject', 'stream.delete'))}]`),
     })
 
     this.#index = Object.freeze({
       add: (key, entryId, score, metadata) =>
-        batched(false, () => {
+        batched(false, key, () => {
           const op = 'index.add'
           const meta = optional(metadata, object, 'metadata', op)
           const args = `${q(str(key, 'key', op))},${q(id(entryId, op))},${finite(score, 'score', op)}`
           return `["index.add",${args},${meta ? toJson(meta, 'metadata', op) : null}]`
         }),
-      get: (key, entryId) => batched(true, () => `["index.get",${q(str(key, 'key', 'index.get'))},${q(id(entryId, 'index.get'))}]`),
+      get: (key, entryId) => batched(true, key, () => `["index.get",${q(str(key, 'key', 'index.get'))},${q(id(entryId, 'index.get'))}]`),
       read: (key, opts) =>
-        call(async () => {
+        call(() => {
           const op = 'index.read'
           str(key, 'key', op)
           const o = optional(opts, object, 'options', op) ?? {}
           const filter = optional(o.filter, object, 'filter', op)
-          const json = await native.indexRead(key, {
+          const options = {
             offset: optional(o.offset, num, 'offset', op),
             limit: optional(o.limit, num, 'limit', op),
             filter: filter && toJson(filter, 'filter', op),
-          })
-          return JSON.parse(json)
+          }
+          return native.indexRead(key, options, this.#mustFollowWrites(key)).then(JSON.parse)
         }),
       update: (key, entryId, partial) =>
-        batched(false, () => {
+        batched(false, key, () => {
           const op = 'index.update'
           const args = `${q(str(key, 'key', op))},${q(id(entryId, op))}`
           return `["index.update",${args},${toJson(object(partial, 'partial', op), 'partial', op)}]`
         }),
       updateWithRetry: (key, entryId, partial, maxRetries = 3) =>
-        call(async () => {
+        call(() => {
           const op = 'index.updateWithRetry'
           if (!Number.isInteger(maxRetries) || maxRetries < 1 || maxRetries > 1000) {
             throw invalid(`${op}: maxRetries must be a whole number from 1 to 1000`)
           }
           const json = toJson(object(partial, 'partial', op), 'partial', op)
-          await native.indexUpdateWithRetry(str(key, 'key', op), id(entryId, op), json, maxRetries)
+          const entry = id(entryId, op)
+          str(key, 'key', op)
+          return this.#whileWriting(key, () => native.indexUpdateWithRetry(key, entry, json, maxRetries))
         }),
       increment: (key, entryId, field, by = 1) =>
-        batched(false, () => {
+        batched(false, key, () => {
           const op = 'index.increment'
           const args = `${q(str(key, 'key', op))},${q(id(entryId, op))},${q(str(field, 'field', op))},${finite(by, 'by', op)}`
           return `["index.increment",${args}]`
         }),
-      delete: (key, entryId) => batched(false, () => `["index.delete",${q(str(key, 'key', 'index.delete'))},${q(id(entryId, 'index.delete'))}]`),
+      delete: (key, entryId) => batched(false, key, () => `["index.delete",${q(str(key, 'key', 'index.delete'))},${q(id(entryId, 'index.delete'))}]`),
     })
 
     this.#kv = Object.freeze({
-      get: (key) => batched(true, () => `["kv.get",${q(str(key, 'key', 'kv.get'))}]`),
+      get: (key) => batched(true, key, () => `["kv.get",${q(str(key, 'key', 'kv.get'))}]`),
       set: (key, value, ttlSeconds) =>
-        batched(false, () => {
+        batched(false, key, () => {
           const op = 'kv.set'
           const ttl = optional(ttlSeconds, finite, 'ttl', op)
           return `["kv.set",${q(str(key, 'key', op))},${toJson(value, 'value', op)},${ttl ?? null}]`
         }),
-      delete: (key) => batched(false, () => `["kv.delete",${q(str(key, 'key', 'kv.delete'))}]`),
-      clear: (pattern) => call(() => native.kvClear(str(pattern, 'pattern', 'kv.clear'))),
+      delete: (key) => batched(false, key, () => `["kv.delete",${q(str(key, 'key', 'kv.delete'))}]`),
+      clear: (pattern) =>
+        call(() => {
+          str(pattern, 'pattern', 'kv.clear')
+          // it may delete any key: until it is done, every read waits behind it
+          return this.#whileWriting(null, () => native.kvClear(pattern))
+        }),
       increment: (key, by = 1) =>
-        batched(false, () => `["kv.increment",${q(str(key, 'key', 'kv.increment'))},${finite(by, 'by', 'kv.increment')}]`),
+        batched(false, key, () => `["kv.increment",${q(str(key, 'key', 'kv.increment'))},${finite(by, 'by', 'kv.increment')}]`),
     })
   }
 
@@ -340,19 +383,53 @@ class RedisStore {
     return this.#native.closed
   }
 
+  // A call must see every write this store was asked to make before it. Redis answers one
+  // connection's commands in order, so a read of a key with a write in flight goes on the writes'
+  // connection, behind it; other reads keep their own connection, which keeps answering while
+  // Redis pauses writes (failover).
+  #mustFollowWrites(key) {
+    return this.#clearing > 0 || this.#pendingWrites.has(key)
+  }
+
+  #writing(key) {
+    this.#pendingWrites.set(key, (this.#pendingWrites.get(key) ?? 0) + 1)
+  }
+
+  // Runs a write that is not batched; `null` for one that may touch any key.
+  async #whileWriting(key, write) {
+    if (key === null) this.#clearing++
+    else this.#writing(key)
+    try {
+      return await write()
+    } finally {
+      if (key === null) this.#clearing--
+      else this.#written(key)
+    }
+  }
+
+  #written(key) {
+    const left = this.#pendingWrites.get(key) - 1
+    if (left > 0) this.#pendingWrites.set(key, left)
+    else this.#pendingWrites.delete(key)
+  }
+
   // Queues one call; the calls of a tick cross into native code together (src/store/batch.rs).
   // Reads and writes go in separate batches, as they use separate connections: a batch settles
   // when its last call is done, and a read must not wait for a write that Redis holds back.
-  #batched(isRead, build) {
+  #batched(isRead, key, build) {
     let callJson
     try {
       callJson = build()
     } catch (err) {
-      return Promise.reject(fromNative(err))
+      // the caller's value threw (a getter, a toJSON): its fault, not Redis's
+      return Promise.reject(err instanceof StoreError ? err : invalid(`the arguments could not be read: ${err && err.message}`))
     }
+    const ordered = isRead && this.#mustFollowWrites(key)
+    if (!isRead) this.#writing(key)
     return new Promise((resolve, reject) => {
-      const queue = isRead ? this.#reads : this.#writes
-      if (queue.push([callJson, resolve, reject]) === 1) queueMicrotask(() => this.#flush(isRead))
+      const toWrites = !isRead || ordered
+      const queue = toWrites ? this.#writes : this.#reads
+      if (queue.push([callJson, resolve, reject, isRead ? undefined : key]) === 1) queueMicrotask(() => this.#flush(!toWrites))
     })
   }
 
@@ -360,16 +437,16 @@ class RedisStore {
     const calls = isRead ? this.#reads : this.#writes
     if (isRead) this.#reads = []
     else this.#writes = []
-    if (calls.length <= SLICE) return this.#send(calls)
-    for (let i = 0; i < calls.length; i += SLICE) this.#send(calls.slice(i, i + SLICE))
+    if (calls.length <= SLICE) return this.#send(calls, !isRead)
+    for (let i = 0; i < calls.length; i += SLICE) this.#send(calls.slice(i, i + SLICE), !isRead)
   }
 
-  #send(calls) {
+  #send(calls, onWrites) {
     let request
     try {
       let batch = '['
       for (let i = 0; i < calls.length; i++) batch += (i ? ',' : '') + calls[i][0]
-      request = this.#native.batch(`${batch}]`)
+      request = this.#native.batch(`${batch}]`, onWrites)
     } catch (err) {
       // e.g. the calls together exceed the longest string the engine can build
       request = Promise.reject(err)
@@ -379,6 +456,7 @@ class RedisStore {
         const results = JSON.parse(json)
         for (let i = 0; i < calls.length; i++) {
           const [ok, value] = results[i]
+          if (calls[i][3] !== undefined) this.#written(calls[i][3])
           if (ok) {
             this.#succeeded()
             calls[i][1](value)
@@ -391,9 +469,10 @@ class RedisStore {
         // The whole batch was refused before anything ran (too large to build, or not parsable):
         // send the calls one by one, so that only the call at fault fails.
         if (calls.length > 1) {
-          for (const call of calls) this.#send([call])
+          for (const call of calls) this.#send([call], onWrites)
           return
         }
+        if (calls[0][3] !== undefined) this.#written(calls[0][3])
         calls[0][2](this.#failed(err))
       },
     )
@@ -401,8 +480,15 @@ class RedisStore {
 
   // Runs one operation that is not batched: rejects (never throws) with a StoreError.
   async #call(operation) {
+    let result
     try {
-      const result = await operation()
+      result = operation()
+    } catch (err) {
+      // thrown before anything was sent: the arguments (a getter or toJSON of the caller's)
+      throw err instanceof StoreError ? err : invalid(`the arguments could not be read: ${err && err.message}`)
+    }
+    try {
+      result = await result
       this.#succeeded()
       return result
     } catch (err) {

@@ -16,6 +16,9 @@
 ]]
 local rcall = redis.call
 local previous = rcall('HGET', KEYS[2], 'version')
+-- The first write is one Redis refuses when out of memory (or on a key of another type), so a
+-- refused call writes nothing: once a script has written, Redis lets it finish.
+rcall('ZADD', KEYS[1], ARGV[1], ARGV[2])
 local version = 0
 if previous then
   version = (tonumber(previous) or -1) + 1
@@ -31,5 +34,4 @@ if ARGV[3] == '1' or previous then
     rcall('HSET', KEYS[2], unpack(ARGV, i, math.min(i + step - 1, #ARGV)))
   end
 end
-rcall('ZADD', KEYS[1], ARGV[1], ARGV[2])
 return version

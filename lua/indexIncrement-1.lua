@@ -14,7 +14,10 @@
     { 0, new value as a string }   done
     { -1 }                         the hash is missing and ARGV[1] is '0'
     { -2, conflicting field }      a leaf sits above the field, or fields below it
-    { -3 }                         the field holds something that is not a number
+    { -3 }                         the field holds something that is not a number, or the sum
+                                   would not be a finite number
+  An ancestor that is an empty object ('{}') becomes the object holding the field.
+  Nothing is written unless the status is 0.
 ]]
 local rcall = redis.call
 local meta, field = KEYS[1], ARGV[2]
@@ -25,8 +28,11 @@ local present = found[1] ~= false
 if not present and ARGV[1] ~= '1' and rcall('EXISTS', meta) == 0 then
   return { -1 }
 end
+local emptied = {}
 for i = 2, #found do
-  if found[i] ~= false then
+  if found[i] == '{}' then
+    emptied[#emptied + 1] = ARGV[i + 2]
+  elseif found[i] ~= false then
     return { -2, ARGV[i + 2] }
   end
 end
@@ -38,9 +44,17 @@ if not present then
     end
   end
 end
-local value = redis.pcall('HINCRBYFLOAT', meta, field, ARGV[3])
-if type(value) == 'table' and value.err then
+if present and not is_json_number(found[1]) then
   return { -3 }
+end
+local sum = (present and tonumber(found[1]) or 0) + tonumber(ARGV[3])
+if sum ~= sum or sum == math.huge or sum == -math.huge then
+  return { -3 }
+end
+-- the first write is one Redis refuses when out of memory, so a refused call writes nothing
+local value = rcall('HINCRBYFLOAT', meta, field, ARGV[3])
+if #emptied > 0 then
+  rcall('HDEL', meta, unpack(emptied))
 end
 rcall('HINCRBY', meta, 'version', 1)
 return { 0, value }

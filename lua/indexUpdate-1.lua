@@ -96,6 +96,9 @@ for i = empties_at, ancs_at - 1 do
   end
 end
 
+-- The version first: a write Redis refuses when out of memory, so that a refused call writes
+-- nothing (once a script has written, Redis lets it finish).
+local version = rcall('HINCRBY', meta, 'version', 1)
 -- unpack() is bounded by Lua's stack; write in slices
 local function in_slices(cmd, list)
   local step = 4000
@@ -105,4 +108,4 @@ local function in_slices(cmd, list)
 end
 in_slices('HDEL', doomed)
 in_slices('HSET', writes)
-return rcall('HINCRBY', meta, 'version', 1)
+return version

@@ -121,18 +121,20 @@ impl NativeStore {
     })
   }
 
-  /// Runs `call` on tokio with its own handle on the store, so that it may outlive this object:
-  /// a worker thread terminated with calls in flight frees the object while they still run.
-  fn spawn<'env, T, F, Fut>(&self, env: &'env Env, call: F) -> Result<PromiseRaw<'env, T>>
+  /// Runs `call` on tokio, within the command timeout, with its own handle on the store, so that
+  /// it may outlive this object: a worker thread terminated with calls in flight frees the
+  /// object while they still run. `ordered` puts its reads behind the writes already asked for.
+  fn spawn<'env, T, F, Fut>(&self, env: &'env Env, ordered: bool, call: F) -> Result<PromiseRaw<'env, T>>
   where
     T: ToNapiValue + Send + 'static,
     F: FnOnce(Arc<Store>) -> Fut,
     Fut: Future<Output = crate::error::Result<T>> + Send + 'static,
   {
     let busy_poll = self.busy_poll;
-    let call = call(self.store.clone());
+    let store = if ordered { Arc::new(self.store.ordered()) } else { self.store.clone() };
+    let call = call(store.clone());
     env.spawn_future(async move {
-      let result = call.await;
+      let result = store.bounded(call).await;
       crate::spin::after_call(busy_poll);
       result.map_err(js)
     })
@@ -156,12 +158,18 @@ impl NativeStore {
 
   /// Runs many calls in one crossing (see src/store/batch.rs for the format).
   #[napi(ts_return_type = "Promise<string>")]
-  pub fn batch<'env>(&self, env: &'env Env, ops: String) -> Result<PromiseRaw<'env, String>> {
-    self.spawn(env, |store| async move { store.batch(&ops).await })
+  pub fn batch<'env>(&self, env: &'env Env, ops: String, ordered: bool) -> Result<PromiseRaw<'env, String>> {
+    self.spawn(env, ordered, |store| async move { store.batch(&ops).await })
   }
 
   #[napi(ts_return_type = "Promise<string>")]
-  pub fn stream_read<'env>(&self, env: &'env Env, subject: String, options: NativeStreamReadOptions) -> Result<PromiseRaw<'env, String>> {
+  pub fn stream_read<'env>(
+    &self,
+    env: &'env Env,
+    subject: String,
+    options: NativeStreamReadOptions,
+    ordered: bool,
+  ) -> Result<PromiseRaw<'env, String>> {
     let opts = StreamReadOptions {
       types: options.types,
       after: options.after,
@@ -171,17 +179,17 @@ impl NativeStore {
       limit: options.limit,
       desc: options.desc.unwrap_or(false),
     };
-    self.spawn(env, |store| async move { store.stream_read(&subject, &opts).await })
+    self.spawn(env, ordered, |store| async move { store.stream_read(&subject, &opts).await })
   }
 
   #[napi(ts_return_type = "Promise<string>")]
-  pub fn index_read<'env>(&self, env: &'env Env, key: String, options: NativeIndexReadOptions) -> Result<PromiseRaw<'env, String>> {
+  pub fn index_read<'env>(&self, env: &'env Env, key: String, options: NativeIndexReadOptions, ordered: bool) -> Result<PromiseRaw<'env, String>> {
     let opts = IndexReadOptions {
       offset: options.offset,
       limit: options.limit,
       filter_json: options.filter,
     };
-    self.spawn(env, |store| async move { store.index_read(&key, &opts).await })
+    self.spawn(env, ordered, |store| async move { store.index_read(&key, &opts).await })
   }
 
   #[napi(ts_return_type = "Promise<void>")]
@@ -193,13 +201,14 @@ impl NativeStore {
     partial: String,
     max_retries: u32,
   ) -> Result<PromiseRaw<'env, ()>> {
-    self.spawn(env, |store| async move {
+    self.spawn(env, false, |store| async move {
       store.index_update_with_retry(&key, &id, &partial, max_retries).await
     })
   }
 
   #[napi(ts_return_type = "Promise<number>")]
   pub fn kv_clear<'env>(&self, env: &'env Env, pattern: String) -> Result<PromiseRaw<'env, f64>> {
-    self.spawn(env, |store| async move { store.kv_clear(&pattern).await.map(|n| n as f64) })
+    // on the writes' connection: it deletes what the writes before it wrote
+    self.spawn(env, true, |store| async move { store.kv_clear(&pattern).await.map(|n| n as f64) })
   }
 }

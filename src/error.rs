@@ -69,6 +69,23 @@ impl StoreError {
   /// Classifies a redis-rs error. `sent` says whether the command may have reached the
   /// server, which decides between UNAVAILABLE and UNCERTAIN for a broken connection.
   pub fn from_redis(err: &redis::RedisError, sent: bool) -> Self {
+    match err.code() {
+      // The server cannot take the command now and did not run it: a failover demoted it, it
+      // is loading its data, or it lost its primary. The connection is replaced (wire.rs).
+      Some(code @ ("READONLY" | "LOADING" | "MASTERDOWN")) => {
+        return StoreError::new(
+          Code::Unavailable,
+          format!("Redis answered {code} (a failover or restart is under way); not applied"),
+        )
+      }
+      Some("OOM") => {
+        return StoreError::new(
+          Code::Redis,
+          "Redis is out of memory (maxmemory reached, and its policy evicts nothing); not applied",
+        )
+      }
+      _ => {}
+    }
     let code = if err.is_timeout() {
       Code::Timeout
     } else if err.is_connection_refusal() {
@@ -138,6 +155,16 @@ mod tests {
     let io = || redis::RedisError::from(std::io::Error::new(std::io::ErrorKind::BrokenPipe, "broken pipe"));
     assert_eq!(StoreError::from_redis(&io(), true).code, Code::Uncertain);
     assert_eq!(StoreError::from_redis(&io(), false).code, Code::Unavailable);
+  }
+
+  #[test]
+  fn failover_replies_are_unavailable_and_oom_says_so() {
+    let reply = |line: &str| redis::parse_redis_value(line.as_bytes()).unwrap().extract_error().unwrap_err();
+    let readonly = StoreError::from_redis(&reply("-READONLY You can't write against a read only replica.\r\n"), true);
+    assert_eq!(readonly.code, Code::Unavailable);
+    let oom = StoreError::from_redis(&reply("-OOM command not allowed when used memory > 'maxmemory'.\r\n"), true);
+    assert_eq!(oom.code, Code::Redis);
+    assert!(oom.message.contains("out of memory"), "{}", oom.message);
   }
 
   #[test]

@@ -19,6 +19,14 @@ pub fn matches(metadata: Option<&Value>, filter: &Map<String, Value>) -> bool {
   })
 }
 
+/// Whether `filter` asks anything: `{}` and `{ stats: {} }` match every entry.
+pub fn has_conditions(filter: &Map<String, Value>) -> bool {
+  filter.values().any(|wanted| match wanted {
+    Value::Object(inner) => has_conditions(inner),
+    _ => true,
+  })
+}
+
 /// One condition of a filter on a single hash field: the field and its allowed values.
 #[derive(Debug, PartialEq)]
 pub struct FieldCondition {
@@ -82,6 +90,15 @@ fn same(a: &Value, b: &Value) -> bool {
 #[cfg(test)]
 mod tests {
   use super::*;
+
+  #[test]
+  fn filters_without_conditions_are_recognised() {
+    let filter = |v: Value| v.as_object().unwrap().clone();
+    assert!(!has_conditions(&filter(serde_json::json!({}))));
+    assert!(!has_conditions(&filter(serde_json::json!({ "stats": {}, "a": { "b": {} } }))));
+    assert!(has_conditions(&filter(serde_json::json!({ "stats": { "n": 1 } }))));
+    assert!(has_conditions(&filter(serde_json::json!({ "tags": [] }))));
+  }
   use serde_json::json;
 
   fn check(meta: Value, filter: Value) -> bool {

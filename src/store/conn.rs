@@ -2,29 +2,102 @@
 //!
 //! - Nothing connects until the first call.
 //! - While there is no connection, one background task reconnects with a backoff of 100 ms
-//!   doubling to 1 s. A call that finds no connection wakes that task (attempts stay at least
-//!   100 ms apart however many calls arrive) and waits for the attempt, at most the connect
-//!   timeout, then fails with UNAVAILABLE. So calls fail fast during an outage, an idle store
+//!   doubling to 1 s (with jitter). A call that finds no connection wakes that task (attempts
+//!   stay at least 100 ms apart however many calls arrive) and waits for the attempt, within its
+//!   deadline, then fails with UNAVAILABLE. So calls fail fast during an outage, an idle store
 //!   retries only once a second, and the first call after Redis is back succeeds.
+//! - A login the server refuses for good (wrong password, a user not allowed to log in, a db
+//!   that does not exist) is tried again about once a second per store, whatever the number of
+//!   calls; calls in between fail at once with UNAVAILABLE and the reason.
 //! - A call whose connection broke or timed out retires that connection (a stalled socket would
-//!   otherwise keep timing out), and the task starts again. Commands are never re-sent here;
-//!   the store decides what may be retried.
+//!   otherwise keep timing out), and so does a server answering READONLY, LOADING or MASTERDOWN
+//!   (a failover). Commands are never re-sent here; the store decides what may be retried.
+//! - Calls are handed the connection in the order they asked for it, so the requests of one
+//!   store reach Redis in the order they were made, also across a reconnect.
 //! - `close()` is final: the connection is dropped and every later call fails with CLOSED.
 
 use super::wire::{self, Connection, Endpoint};
 use crate::error::{Code, Result, StoreError};
+use std::hash::{BuildHasher, Hasher};
 use std::sync::{Arc, Mutex, Weak};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::{watch, Notify};
+use tokio::time::Instant;
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_millis(1000);
+/// The pause after a login the server refused for good.
+const REFUSED_BACKOFF: Duration = Duration::from_millis(1000);
+
+tokio::task_local! {
+  /// When the call being served must be answered by: set once per call (see [`bounded`]), so
+  /// queueing, connecting and every round trip of a multi-step call share one budget.
+  static DEADLINE: Instant;
+}
+
+/// Runs one call with `timeout` as its whole budget.
+pub async fn bounded<T, F: std::future::Future<Output = Result<T>>>(timeout: Duration, call: F) -> Result<T> {
+  let deadline = Instant::now() + timeout;
+  match DEADLINE.scope(deadline, tokio::time::timeout_at(deadline, call)).await {
+    Ok(result) => result,
+    // The steps inside classify their own timeouts; this is the net under steps that wait on
+    // something else (a backoff, say), where a write may have gone out before.
+    Err(_) => Err(StoreError::new(Code::Timeout, format!("no result within {} ms", timeout.as_millis()))),
+  }
+}
+
+/// The deadline of the call being served, or `timeout` from now outside of one.
+pub fn deadline(timeout: Duration) -> Instant {
+  DEADLINE.try_with(|d| *d).unwrap_or_else(|_| Instant::now() + timeout)
+}
+
+/// A random factor between 0.8 and 1.2, so that many stores do not retry in step.
+fn jitter(d: Duration) -> Duration {
+  let random = std::collections::hash_map::RandomState::new().build_hasher().finish();
+  d.mul_f64(0.8 + (random % 401) as f64 / 1000.0)
+}
+
+/// A login refused for good, shared by the connections of one store: until `until` no
+/// connection of the store tries again, and calls fail at once with `why`.
+#[derive(Default)]
+pub struct Refusal(Mutex<Option<(Instant, String)>>);
+
+impl Refusal {
+  fn active(&self) -> Option<(Instant, String)> {
+    self.0.lock().unwrap().clone().filter(|(until, _)| *until > Instant::now())
+  }
+
+  /// Claims the next attempt: false while another attempt is due later.
+  fn claim(&self) -> std::result::Result<(), Instant> {
+    let mut refusal = self.0.lock().unwrap();
+    match refusal.as_mut() {
+      Some((until, _)) if *until > Instant::now() => Err(*until),
+      // the attempt that ends this refusal (or renews it) holds the next second
+      Some((until, _)) => {
+        *until = Instant::now() + jitter(REFUSED_BACKOFF);
+        Ok(())
+      }
+      None => Ok(()),
+    }
+  }
+
+  fn refuse(&self, why: String) {
+    *self.0.lock().unwrap() = Some((Instant::now() + jitter(REFUSED_BACKOFF), why));
+  }
+
+  fn clear(&self) {
+    *self.0.lock().unwrap() = None;
+  }
+}
 
 pub struct Connector {
   endpoint: Arc<Endpoint>,
   connect_timeout: Duration,
   address: String,
   state: Mutex<State>,
+  refusal: Arc<Refusal>,
+  /// Calls wait here, first come first served, for the connection their request goes on.
+  turn: tokio::sync::Mutex<()>,
   /// Bumped after every connect attempt and on close, so waiting calls look again.
   attempts: watch::Sender<u64>,
   /// Cuts the reconnect backoff short when a call is waiting.
@@ -53,12 +126,14 @@ pub struct Lease {
 }
 
 impl Connector {
-  pub fn new(address: &str, connect_timeout: Duration, endpoint: Arc<Endpoint>) -> Arc<Self> {
+  pub fn new(address: &str, connect_timeout: Duration, endpoint: Arc<Endpoint>, refusal: Arc<Refusal>) -> Arc<Self> {
     Arc::new(Connector {
       endpoint,
       connect_timeout,
       address: address.to_string(),
       state: Mutex::new(State::default()),
+      refusal,
+      turn: tokio::sync::Mutex::new(()),
       attempts: watch::channel(0).0,
       wake: Arc::new(Notify::new()),
     })
@@ -68,8 +143,15 @@ impl Connector {
     &self.address
   }
 
-  /// The live connection, or a wait of at most the connect timeout for the next attempt.
+  /// The live connection, or a wait (within the call's deadline and the connect timeout) for
+  /// the next attempt. The caller must send its request before it awaits anything else, which
+  /// keeps the requests in the order of the calls.
   pub async fn lease(self: &Arc<Self>) -> Result<Lease> {
+    let deadline = deadline(self.endpoint.command_timeout);
+    let _turn = match tokio::time::timeout_at(deadline, self.turn.lock()).await {
+      Ok(turn) => turn,
+      Err(_) => return Err(self.unavailable()),
+    };
     if let Some(lease) = self.current()? {
       return Ok(lease);
     }
@@ -89,7 +171,7 @@ impl Connector {
         }
       }
     };
-    let _ = tokio::time::timeout(self.connect_timeout, wait).await;
+    let _ = tokio::time::timeout_at(deadline.min(Instant::now() + self.connect_timeout), wait).await;
     match self.current()? {
       Some(lease) => Ok(lease),
       None => Err(self.unavailable()),
@@ -112,6 +194,9 @@ impl Connector {
         generation: live.generation,
       }));
     }
+    if let Some((_, why)) = self.refusal.active() {
+      return Err(StoreError::new(Code::Unavailable, format!("Redis at {} is unavailable: {why}", self.address)));
+    }
     if state.reconnecting {
       self.wake.notify_one();
     } else {
@@ -127,7 +212,7 @@ impl Connector {
     if state.closed {
       return StoreError::new(Code::Closed, "the store was closed");
     }
-    let why = state.last_error.as_deref().unwrap_or("connect timed out");
+    let why = state.last_error.as_deref().unwrap_or("no connection within the call's time");
     StoreError::new(Code::Unavailable, format!("Redis at {} is unavailable: {why}", self.address))
   }
 
@@ -137,6 +222,11 @@ impl Connector {
     if state.live.as_ref().is_some_and(|l| l.generation == lease.generation) {
       state.live = None;
     }
+  }
+
+  /// Retires whatever connection is live (the server it reached stopped being the primary).
+  pub fn retire_any(&self) {
+    self.state.lock().unwrap().live = None;
   }
 
   pub fn close(&self) {
@@ -160,12 +250,24 @@ async fn reconnect(connector: Weak<Connector>, wake: Arc<Notify>) {
     let Some(this) = connector.upgrade() else {
       return;
     };
+    // another connection of the store is trying, or was refused a moment ago: wait for it
+    if let Err(until) = this.refusal.claim() {
+      drop(this);
+      tokio::select! {
+        _ = tokio::time::sleep_until(until) => {}
+        _ = wake.notified() => {}
+      }
+      continue;
+    }
     let started = Instant::now();
     let attempt = tokio::time::timeout(this.connect_timeout, wire::connect(&this.endpoint)).await;
     let outcome = match attempt {
       Ok(Ok(conn)) => Ok(conn),
-      Ok(Err(e)) => Err(connect_error_text(&e)),
-      Err(_) => Err(format!("no answer within {} ms", this.connect_timeout.as_millis())),
+      Ok(Err(e)) => Err(e),
+      Err(_) => Err(wire::LoginError {
+        message: format!("no answer within {} ms", this.connect_timeout.as_millis()),
+        permanent: false,
+      }),
     };
     {
       let mut state = this.state.lock().unwrap();
@@ -175,6 +277,7 @@ async fn reconnect(connector: Weak<Connector>, wake: Arc<Notify>) {
       }
       match outcome {
         Ok(conn) => {
+          this.refusal.clear();
           state.next_generation += 1;
           state.live = Some(Live {
             generation: state.next_generation,
@@ -183,7 +286,12 @@ async fn reconnect(connector: Weak<Connector>, wake: Arc<Notify>) {
           state.reconnecting = false;
           state.last_error = None;
         }
-        Err(text) => state.last_error = Some(text),
+        Err(e) => {
+          if e.permanent {
+            this.refusal.refuse(e.message.clone());
+          }
+          state.last_error = Some(e.message);
+        }
       }
     }
     this.attempts.send_modify(|n| *n += 1);
@@ -192,16 +300,9 @@ async fn reconnect(connector: Weak<Connector>, wake: Arc<Notify>) {
     }
     drop(this);
     tokio::select! {
-      _ = tokio::time::sleep(backoff) => {}
+      _ = tokio::time::sleep(jitter(backoff)) => {}
       _ = wake.notified() => tokio::time::sleep(FIRST_BACKOFF.saturating_sub(started.elapsed())).await,
     }
     backoff = (backoff * 2).min(MAX_BACKOFF);
-  }
-}
-
-fn connect_error_text(e: &redis::RedisError) -> String {
-  match e.kind() {
-    redis::ErrorKind::AuthenticationFailed => "authentication failed (check username and password)".to_string(),
-    _ => StoreError::from_redis(e, false).message,
   }
 }

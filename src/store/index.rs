@@ -275,7 +275,7 @@ impl Store {
     let offset = limit(opts.offset, 0).map_err(|_| ctx(StoreError::invalid("offset must be a whole number ≥ 0")))?;
     let limit = limit(opts.limit, DEFAULT_LIMIT).map_err(ctx)?;
     let filter = match &opts.filter_json {
-      Some(json) => Some(parse_json_object(json, "filter").map_err(ctx)?).filter(|f| !f.is_empty()),
+      Some(json) => Some(parse_json_object(json, "filter").map_err(ctx)?).filter(filter::has_conditions),
       None => None,
     };
     let mut out = String::from("[");

@@ -25,11 +25,15 @@ use wire::Connection;
 ///
 /// Writes and reads travel on two multiplexed connections, each opened on first use. Redis
 /// runs one connection's commands in order, so while it pauses writes (as during a failover) a
-/// read queued behind a write would wait too; on its own connection it keeps answering.
+/// read queued behind a write would wait too; on its own connection it keeps answering. A read
+/// that must see a write still in flight goes on the writes' connection instead (see
+/// [`Store::ordered`]).
+#[derive(Clone)]
 pub struct Store {
   writes: Arc<Connector>,
   reads: Arc<Connector>,
   trim: Option<Trim>,
+  command_timeout: std::time::Duration,
 }
 
 #[derive(Clone, Copy)]
@@ -55,12 +59,29 @@ impl Store {
       max_len,
       approx: options.trim_approx,
     });
+    let command_timeout = setup.endpoint.command_timeout;
     let endpoint = Arc::new(setup.endpoint);
+    let refusal = Arc::new(conn::Refusal::default());
     Ok(Store {
-      writes: Connector::new(&setup.address, setup.connect_timeout, endpoint.clone()),
-      reads: Connector::new(&setup.address, setup.connect_timeout, endpoint),
+      writes: Connector::new(&setup.address, setup.connect_timeout, endpoint.clone(), refusal.clone()),
+      reads: Connector::new(&setup.address, setup.connect_timeout, endpoint, refusal),
       trim,
+      command_timeout,
     })
+  }
+
+  /// This store with its reads on the writes' connection, behind the writes made before them
+  /// (Redis answers one connection's commands in order).
+  pub fn ordered(&self) -> Store {
+    Store {
+      reads: self.writes.clone(),
+      ..self.clone()
+    }
+  }
+
+  /// Runs one call of the API within the command timeout, all its steps included.
+  pub async fn bounded<T>(&self, call: impl Future<Output = Result<T>>) -> Result<T> {
+    conn::bounded(self.command_timeout, call).await
   }
 
   /// Drops the connections; every later call fails with CLOSED. Closing twice is harmless.
@@ -82,7 +103,7 @@ impl Store {
   async fn run<T, F, Fut>(&self, kind: Kind, command: F) -> Result<T>
   where
     F: Fn(Connection) -> Fut,
-    Fut: Future<Output = redis::RedisResult<T>>,
+    Fut: Future<Output = Result<T>>,
   {
     let (conn, mut retries) = match kind {
       Kind::Read => (&self.reads, 1),
@@ -90,9 +111,15 @@ impl Store {
     };
     loop {
       let lease = conn.lease().await?;
-      let failure = match command(lease.conn.clone()).await {
+      let outcome = command(lease.conn.clone()).await;
+      if lease.conn.is_stale() {
+        // the server stopped being a primary (READONLY …): both connections find the new one
+        self.writes.retire_any();
+        self.reads.retire_any();
+      }
+      let failure = match outcome {
         Ok(value) => return Ok(value),
-        Err(e) => StoreError::from_redis(&e, true),
+        Err(e) => e,
       };
       if matches!(failure.code, Code::Timeout | Code::Uncertain | Code::Unavailable) {
         conn.retire(&lease);
@@ -225,14 +252,15 @@ impl Store {
     let evalsha = call.evalsha();
     self
       .run(kind, |c| async move {
-        match c.query(evalsha).await {
+        match c.reply(evalsha).await?.extract_error() {
           Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
             let mut again = redis::pipe();
             again.add_command(call.script.load()).add_command(evalsha.clone());
             let (_sha, reply): (String, T) = c.query_pipe(&again).await?;
             Ok(reply)
           }
-          result => result,
+          Err(e) => Err(StoreError::from_redis(&e, true)),
+          Ok(reply) => wire::convert(reply),
         }
       })
       .await

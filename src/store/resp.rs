@@ -48,7 +48,7 @@ impl Framer {
         b'$' => match int(line)? {
           -1 => after_line,
           n if n >= 0 => {
-            let end = after_line + n as usize + 2;
+            let end = after_line.saturating_add(n as usize).saturating_add(2);
             if buf.len() < end {
               return Ok(None);
             }
@@ -104,6 +104,9 @@ fn line_at(buf: &[u8], pos: usize) -> Result<Option<Line<'_>>, ProtocolError> {
   if nl == 0 || rest[nl - 1] != b'\r' {
     return Err(ProtocolError("a line does not end in CRLF".into()));
   }
+  if nl == 1 {
+    return Err(ProtocolError("an empty line where a reply was expected".into()));
+  }
   Ok(Some(Line {
     kind: rest[0],
     text: &rest[1..nl - 1],
@@ -121,37 +124,43 @@ fn int(digits: &[u8]) -> Result<i64, ProtocolError> {
 /// Decodes one complete reply, as found by [`Framer`]. Error replies become
 /// `Value::ServerError`, as redis-rs makes them.
 pub fn decode(reply: &[u8]) -> Result<Value, ProtocolError> {
-  let (value, end) = value_at(reply, 0)?;
+  let (value, end) = value_at(reply, 0, 0)?;
   if end != reply.len() {
     return Err(ProtocolError("bytes after the reply".into()));
   }
   Ok(value)
 }
 
-fn value_at(buf: &[u8], pos: usize) -> Result<(Value, usize), ProtocolError> {
+fn value_at(buf: &[u8], pos: usize, depth: usize) -> Result<(Value, usize), ProtocolError> {
   let incomplete = || ProtocolError("the reply ends early".into());
   let Line { kind, text: line, next } = line_at(buf, pos)?.ok_or_else(incomplete)?;
   Ok(match kind {
     b'$' => match int(line)? {
       -1 => (Value::Nil, next),
-      n => {
-        let end = next + n as usize;
-        let bytes = buf.get(next..end).ok_or_else(incomplete)?;
-        (Value::BulkString(bytes.to_vec()), end + 2)
+      n if n >= 0 => {
+        let bytes = next.checked_add(n as usize).and_then(|end| buf.get(next..end)).ok_or_else(incomplete)?;
+        if buf.get(next + bytes.len()..next + bytes.len() + 2) != Some(b"\r\n") {
+          return Err(ProtocolError("a bulk string does not end in CRLF".into()));
+        }
+        (Value::BulkString(bytes.to_vec()), next + bytes.len() + 2)
       }
+      n => return Err(ProtocolError(format!("bulk length {n}"))),
     },
     b'*' => match int(line)? {
       -1 => (Value::Nil, next),
-      n => {
-        let mut items = Vec::with_capacity(n as usize);
+      _ if depth == MAX_DEPTH => return Err(ProtocolError("arrays nested too deeply".into())),
+      n if n >= 0 => {
+        // no more elements than bytes left: a length is not trusted before they arrive
+        let mut items = Vec::with_capacity((n as usize).min(buf.len() - next));
         let mut at = next;
         for _ in 0..n {
-          let (item, after) = value_at(buf, at)?;
+          let (item, after) = value_at(buf, at, depth + 1)?;
           items.push(item);
           at = after;
         }
         (Value::Array(items), at)
       }
+      n => return Err(ProtocolError(format!("array length {n}"))),
     },
     b':' => (Value::Int(int(line)?), next),
     b'+' if line == b"OK" => (Value::Okay, next),
@@ -190,7 +199,7 @@ impl<'a> Reader<'a> {
       b'-' => return Err(error_reply(&self.buf[start..line.next])),
       _ => return Err(broken(ProtocolError("expected an array".into()))),
     };
-    out.reserve(n as usize / 2);
+    out.reserve((n as usize / 2).min(self.buf.len() - self.pos));
     for _ in 0..n / 2 {
       let field = self.text()?;
       let value = self.text()?;
@@ -214,13 +223,14 @@ impl<'a> Reader<'a> {
     let line = self.line()?;
     let bytes = match line.kind {
       b'$' => {
-        let n = int(line.text).map_err(broken)?;
-        let end = line.next + n.max(0) as usize;
-        let bytes = self
-          .buf
-          .get(line.next..end)
+        // index reads fetch hashes and sorted sets, which hold no null elements
+        let n = usize::try_from(int(line.text).map_err(broken)?).map_err(|_| broken(ProtocolError("expected a string, not null".into())))?;
+        let bytes = line
+          .next
+          .checked_add(n)
+          .and_then(|end| self.buf.get(line.next..end))
           .ok_or_else(|| broken(ProtocolError("the reply ends early".into())))?;
-        self.pos = end + 2;
+        self.pos = line.next + n + 2;
         bytes
       }
       b'+' | b':' => line.text,

@@ -1,23 +1,41 @@
 //! One multiplexed connection to Redis: many calls share it, each sending its commands as one
-//! request and getting its replies back in order.
+//! [`Request`] and getting its replies back in order.
 //!
-//! A driver task owns the socket (TCP, or TLS over TCP): it writes requests as they come,
-//! coalescing those that wait, and hands each request the replies it expects as they arrive.
-//! Handles are cheap clones; the socket closes once the last handle is gone. Commands are
-//! packed by redis-rs (`Cmd`, `Pipeline`) and replies are `redis::Value`s (or, for index reads,
-//! the received bytes), so the store code reads as it would over a redis-rs connection.
+//! A driver task owns the socket (TCP, or TLS over TCP). Its writer sends requests as they come,
+//! coalescing those that wait; its reader hands each request the replies it expects as they
+//! arrive. The two progress independently, so a server (or proxy) that writes a large reply
+//! before it reads more cannot deadlock the connection. The socket closes as soon as the last
+//! handle is gone, even with replies outstanding: nobody is left to wait for them.
+//!
+//! What may go wrong is one of [`Error`]'s kinds, and each says whether the request may have
+//! reached Redis. A request is marked written before its first byte goes out; one whose caller
+//! gave up before that is never written at all.
+//!
+//! Commands are packed by redis-rs (`Cmd`, `Pipeline`) and replies are `redis::Value`s (or, for
+//! index reads, the received bytes), so the store code reads as it would over redis-rs.
 
 use super::resp::{self, Framer};
 use bytes::{Buf, Bytes, BytesMut};
-use redis::{FromRedisValue, RedisResult, Value};
+use crate::error::{Code, StoreError};
+use redis::{FromRedisValue, Value};
 use rustls::pki_types::ServerName;
 use std::collections::VecDeque;
-use std::io;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
+
+/// Requests one connection holds at most, queued or awaiting replies; more wait for a slot
+/// (within their deadline), so a stalled server cannot make memory grow without bound.
+pub const MAX_IN_FLIGHT: usize = 4096;
+/// An idle connection sends a PING this often: a peer that vanished without closing the socket
+/// is then noticed within this plus the command timeout, before a caller pays for it.
+pub const HEARTBEAT: Duration = Duration::from_secs(2);
+const KEEPALIVE: Duration = Duration::from_secs(15);
 
 /// How to reach one server and log in; built once from the options (see config.rs).
 pub struct Endpoint {
@@ -36,272 +54,553 @@ pub struct Tls {
   pub name: ServerName<'static>,
 }
 
-/// What a request gets back: decoded values, or (for [`Connection::query_raw`]) the bytes of
-/// its replies as received.
-enum Replies {
+/// What can go wrong on a connection, by what it means for the request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Error {
+  /// Never written to a socket: the connection was gone, or it was full until the deadline.
+  NotSent(String),
+  /// No complete answer by the deadline; `sent` says whether the request had been written.
+  TimedOut { sent: bool, after: Duration },
+  /// Written, but the connection ended before the replies came.
+  Lost(String),
+  /// The server sent bytes that are not RESP; the connection is closed.
+  Protocol(String),
+  /// A request the connection cannot count replies for (a MULTI/EXEC pipeline).
+  Unsupported(&'static str),
+}
+
+impl fmt::Display for Error {
+  fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    match self {
+      Error::NotSent(why) => write!(f, "not sent: {why}"),
+      Error::TimedOut { sent: true, after } => write!(f, "no reply within {} ms", after.as_millis()),
+      Error::TimedOut { sent: false, after } => write!(f, "not sent within {} ms (Redis was not reachable in time)", after.as_millis()),
+      Error::Lost(why) => write!(f, "the connection to Redis was lost before the reply ({why})"),
+      Error::Protocol(why) => write!(f, "{why}"),
+      Error::Unsupported(what) => write!(f, "{what}"),
+    }
+  }
+}
+
+/// Packed commands and the number of replies they produce.
+pub struct Request {
+  bytes: Vec<u8>,
+  replies: usize,
+  raw: bool,
+}
+
+impl Request {
+  pub fn command(cmd: &redis::Cmd) -> Request {
+    Request {
+      bytes: cmd.get_packed_command(),
+      replies: 1,
+      raw: false,
+    }
+  }
+
+  /// A pipeline, one reply per command. Transactions are refused: their replies (`+OK`,
+  /// `+QUEUED` …, then one array) do not match their commands one to one.
+  pub fn pipeline(pipe: &redis::Pipeline) -> Result<Request, Error> {
+    if pipe.is_transaction() {
+      return Err(Error::Unsupported("atomic (MULTI/EXEC) pipelines are not supported on this connection"));
+    }
+    Ok(Request {
+      bytes: pipe.get_packed_pipeline(),
+      replies: pipe.len(),
+      raw: false,
+    })
+  }
+
+  /// Asks for the replies as received, to be read with [`resp::Reader`].
+  pub fn raw(self) -> Request {
+    Request { raw: true, ..self }
+  }
+}
+
+/// What a request gets back: decoded values, or (for raw requests) the bytes of its replies.
+pub enum Replies {
   Values(Vec<Value>),
   Raw(Bytes),
 }
 
-struct Request {
+impl Replies {
+  pub fn values(self) -> Vec<Value> {
+    match self {
+      Replies::Values(values) => values,
+      Replies::Raw(_) => unreachable!("a request is answered as it asked"),
+    }
+  }
+
+  pub fn raw(self) -> Bytes {
+    match self {
+      Replies::Raw(bytes) => bytes,
+      Replies::Values(_) => unreachable!("a raw request is answered raw"),
+    }
+  }
+}
+
+const QUEUED: u8 = 0;
+const WRITTEN: u8 = 1;
+const CANCELLED: u8 = 2;
+
+type Answer = oneshot::Sender<Result<Replies, Error>>;
+
+/// A request on its way to the writer.
+struct Queued {
   bytes: Vec<u8>,
   replies: usize,
   raw: bool,
-  done: oneshot::Sender<io::Result<Replies>>,
+  /// QUEUED → WRITTEN (by the writer), or QUEUED → CANCELLED (by a caller that gave up, or
+  /// by the writer when the deadline passed before it came to it).
+  state: Arc<AtomicU8>,
+  deadline: Instant,
+  /// `None` for the connection's own heartbeats.
+  answer: Option<Answer>,
+  _slot: Option<OwnedSemaphorePermit>,
+}
+
+/// A written request waiting for its replies.
+struct Waiting {
+  replies: usize,
+  got: usize,
+  values: Vec<Value>,
+  /// Raw requests: their replies so far, one contiguous run of the read buffer.
+  raw: Option<BytesMut>,
+  answer: Option<Answer>,
+  _slot: Option<OwnedSemaphorePermit>,
+}
+
+impl Waiting {
+  fn fail(self, e: &Error) {
+    if let Some(answer) = self.answer {
+      let _ = answer.send(Err(e.clone()));
+    }
+  }
 }
 
 /// A handle on a live connection.
 #[derive(Clone)]
 pub struct Connection {
-  requests: mpsc::UnboundedSender<Request>,
+  requests: mpsc::UnboundedSender<Queued>,
+  slots: Arc<Semaphore>,
+  /// Set when the server said it cannot serve this connection's calls (see [`is_stale_reply`]).
+  stale: Arc<AtomicBool>,
+  /// Dropped with the last handle, which stops the driver.
+  _held: Arc<oneshot::Sender<()>>,
   timeout: Duration,
 }
 
+/// Why a login failed, and whether trying again soon can help.
+#[derive(Debug)]
+pub struct LoginError {
+  pub message: String,
+  /// A wrong password, a user not allowed to log in, a db that does not exist: retrying at
+  /// once only hammers the server.
+  pub permanent: bool,
+}
+
+impl LoginError {
+  fn transient(message: impl Into<String>) -> LoginError {
+    LoginError {
+      message: message.into(),
+      permanent: false,
+    }
+  }
+}
+
 /// Opens a connection and logs in; the caller bounds the time it may take.
-pub async fn connect(endpoint: &Endpoint) -> RedisResult<Connection> {
-  let tcp = TcpStream::connect((endpoint.host.as_str(), endpoint.port)).await?;
-  tcp.set_nodelay(true)?;
+pub async fn connect(endpoint: &Endpoint) -> Result<Connection, LoginError> {
+  let io = |e: std::io::Error| LoginError::transient(e.to_string());
+  let tcp = TcpStream::connect((endpoint.host.as_str(), endpoint.port)).await.map_err(io)?;
+  tcp.set_nodelay(true).map_err(io)?;
+  // the OS probes a silent peer too, also while a call waits
+  let keepalive = socket2::TcpKeepalive::new().with_time(KEEPALIVE).with_interval(Duration::from_secs(5));
+  socket2::SockRef::from(&tcp).set_tcp_keepalive(&keepalive).map_err(io)?;
   match &endpoint.tls {
     None => start(tcp, endpoint).await,
     Some(tls) => {
       let stream = tokio_rustls::TlsConnector::from(tls.config.clone())
         .connect(tls.name.clone(), tcp)
-        .await?;
+        .await
+        .map_err(io)?;
       start(stream, endpoint).await
     }
   }
 }
 
-async fn start<S: AsyncRead + AsyncWrite + Send + Unpin + 'static>(mut stream: S, endpoint: &Endpoint) -> RedisResult<Connection> {
+/// Which step of the login a reply answers.
+#[derive(Clone, Copy, PartialEq)]
+enum Step {
+  Auth,
+  Select,
+  Ping,
+  Role,
+}
+
+async fn start<S: AsyncRead + AsyncWrite + Send + Unpin + 'static>(mut stream: S, endpoint: &Endpoint) -> Result<Connection, LoginError> {
   let mut login = redis::pipe();
+  let mut steps = Vec::new();
   if let Some(password) = &endpoint.password {
     let auth = login.cmd("AUTH");
     if let Some(username) = &endpoint.username {
       auth.arg(username);
     }
     auth.arg(password);
+    steps.push(Step::Auth);
   }
   if endpoint.db != 0 {
     login.cmd("SELECT").arg(endpoint.db);
+    steps.push(Step::Select);
   }
   // Proves the peer speaks RESP before the connection is handed out (a TLS port, say, would
-  // only fail the first real command). Any reply will do, NOPERM included: a user need not be
-  // allowed PING.
+  // only fail the first real command) and that the server is not loading its data.
   login.cmd("PING");
+  steps.push(Step::Ping);
+  // A demoted primary (a failover, or REPLICAOF) refuses every write: not a server to hand out.
+  login.cmd("ROLE");
+  steps.push(Step::Role);
   let mut buf = BytesMut::with_capacity(16 * 1024);
   let mut framer = Framer::default();
-  stream.write_all(&login.get_packed_pipeline()).await?;
-  for i in 0..login.len() {
+  let lost = |e: std::io::Error| LoginError::transient(format!("the connection closed during login ({e})"));
+  stream.write_all(&login.get_packed_pipeline()).await.map_err(lost)?;
+  stream.flush().await.map_err(lost)?;
+  for step in steps {
     let reply = loop {
-      if let Some(n) = framer.next_reply(&buf).map_err(protocol)? {
-        break resp::decode(&buf.split_to(n)).map_err(protocol)?;
+      if let Some(n) = framer.next_reply(&buf).map_err(|e| LoginError::transient(e.to_string()))? {
+        break resp::decode(&buf.split_to(n)).map_err(|e| LoginError::transient(e.to_string()))?;
       }
-      if stream.read_buf(&mut buf).await? == 0 {
-        return Err(lost().into());
+      if stream.read_buf(&mut buf).await.map_err(lost)? == 0 {
+        return Err(LoginError::transient("the server closed the connection during login"));
       }
     };
-    match reply.extract_error() {
-      Ok(_) => {}
-      // a server with a password refuses even PING without one
-      Err(e) if i + 1 == login.len() && e.code() != Some("NOAUTH") => {}
-      Err(e) => return Err(auth_failure(e)),
-    }
+    judge_login_reply(step, reply)?;
   }
   let (requests, inbox) = mpsc::unbounded_channel();
-  tokio::spawn(drive(stream, inbox, buf, framer));
+  let (held, released) = oneshot::channel();
+  let stale = Arc::new(AtomicBool::new(false));
+  let heartbeat = requests.clone();
+  tokio::spawn(drive(stream, inbox, heartbeat, released, stale.clone(), buf, framer, endpoint.command_timeout));
   Ok(Connection {
     requests,
+    slots: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
+    stale,
+    _held: Arc::new(held),
     timeout: endpoint.command_timeout,
   })
 }
 
-/// Redis answers a wrong password with WRONGPASS (or, before ACLs, ERR invalid password), and
-/// a missing one with NOAUTH.
-fn auth_failure(e: redis::RedisError) -> redis::RedisError {
-  let text = e.to_string();
-  if matches!(e.code(), Some("WRONGPASS" | "NOAUTH")) || text.contains("invalid password") || text.contains("invalid username-password") {
-    redis::RedisError::from((redis::ErrorKind::AuthenticationFailed, "authentication failed"))
-  } else {
-    e
+fn judge_login_reply(step: Step, reply: Value) -> Result<(), LoginError> {
+  let error = match reply.extract_error() {
+    Ok(Value::Array(role)) if step == Step::Role => {
+      return match role.first() {
+        Some(Value::BulkString(role)) if role.as_slice() != b"master" => Err(LoginError::transient(
+          "the server is a read-only replica (a failover may be under way)",
+        )),
+        _ => Ok(()),
+      }
+    }
+    Ok(_) => return Ok(()),
+    Err(e) => e,
+  };
+  let code = error.code().unwrap_or("");
+  let text = error.to_string();
+  if matches!(code, "LOADING" | "MASTERDOWN" | "BUSY") {
+    return Err(LoginError::transient(format!("the server is not ready ({code})")));
+  }
+  let auth = matches!(code, "WRONGPASS" | "NOAUTH") || text.contains("invalid password") || text.contains("invalid username-password");
+  match step {
+    _ if auth => Err(LoginError {
+      message: "authentication failed (check username and password)".into(),
+      permanent: true,
+    }),
+    Step::Auth | Step::Select => Err(LoginError {
+      message: format!("login refused: {}", redact_reply(&text)),
+      permanent: true,
+    }),
+    // a user need not be allowed PING or ROLE: any other answer proves a working server
+    Step::Ping | Step::Role => Ok(()),
   }
 }
 
-fn protocol(e: resp::ProtocolError) -> io::Error {
-  io::Error::new(io::ErrorKind::InvalidData, e.to_string())
+/// An error reply's text without the arguments Redis may echo (never a password: AUTH replies
+/// do not echo, but keep messages short and predictable).
+fn redact_reply(text: &str) -> String {
+  text.chars().take(200).collect()
 }
 
-fn lost() -> io::Error {
-  io::Error::new(io::ErrorKind::ConnectionReset, "the connection to Redis was lost")
+/// Replies after which the connection should not be used again: the server became a replica,
+/// is loading, or lost its primary. The caller of that reply gets it as usual.
+fn is_stale_reply(reply: &[u8]) -> bool {
+  reply.first() == Some(&b'-') && [&b"-READONLY"[..], b"-LOADING", b"-MASTERDOWN"].iter().any(|p| reply.starts_with(p))
 }
 
-/// Writes what the handles send and routes the replies, until the socket fails or every
-/// handle is gone.
-async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
-  mut stream: S,
-  mut inbox: mpsc::UnboundedReceiver<Request>,
+#[allow(clippy::too_many_arguments)]
+async fn drive<S: AsyncRead + AsyncWrite + Send + Unpin>(
+  stream: S,
+  inbox: mpsc::UnboundedReceiver<Queued>,
+  heartbeat: mpsc::UnboundedSender<Queued>,
+  released: oneshot::Receiver<()>,
+  stale: Arc<AtomicBool>,
+  buf: BytesMut,
+  framer: Framer,
+  timeout: Duration,
+) {
+  let (reader, writer) = tokio::io::split(stream);
+  let (written, waiting) = mpsc::unbounded_channel();
+  let heard = AtomicBool::new(true);
+  tokio::select! {
+    // every handle is gone: nobody waits for what is in flight
+    _ = released => {}
+    _ = write_loop(writer, inbox, written) => {}
+    _ = read_loop(reader, waiting, buf, framer, &stale, &heard) => {}
+    _ = beat(heartbeat, &heard, timeout) => {}
+  }
+  // Dropping the loops drops every request they held: callers see their answer channel close
+  // and report the request as lost, or as not sent when it never left the queue.
+}
+
+/// Writes queued requests, all that wait in one write, and passes each on to the reader
+/// before its bytes go out (so no reply can arrive before its request is known).
+async fn write_loop<W: AsyncWrite + Unpin>(mut writer: W, mut inbox: mpsc::UnboundedReceiver<Queued>, written: mpsc::UnboundedSender<Waiting>) {
+  let mut out: Vec<u8> = Vec::with_capacity(16 * 1024);
+  while let Some(first) = inbox.recv().await {
+    let mut next = Some(first);
+    let now = Instant::now();
+    while let Some(request) = next {
+      // a request whose caller gave up (or will, its deadline being past) is never sent later
+      let due = if request.deadline > now { WRITTEN } else { CANCELLED };
+      if request.state.compare_exchange(QUEUED, due, Ordering::AcqRel, Ordering::Acquire) == Ok(QUEUED) && due == WRITTEN {
+        out.extend_from_slice(&request.bytes);
+        let _ = written.send(Waiting {
+          replies: request.replies,
+          got: 0,
+          values: Vec::with_capacity(if request.raw { 0 } else { request.replies }),
+          raw: request.raw.then(BytesMut::new),
+          answer: request.answer,
+          _slot: request._slot,
+        });
+      }
+      next = inbox.try_recv().ok();
+    }
+    if out.is_empty() {
+      continue;
+    }
+    if writer.write_all(&out).await.is_err() || writer.flush().await.is_err() {
+      return;
+    }
+    out.clear();
+    if out.capacity() > 1 << 20 {
+      out.shrink_to(16 * 1024);
+    }
+  }
+}
+
+/// Reads replies and answers the written requests in order, until the socket fails or the
+/// server breaks the protocol; then fails every request written so far with the reason.
+async fn read_loop<R: AsyncRead + Unpin>(
+  mut reader: R,
+  mut written: mpsc::UnboundedReceiver<Waiting>,
   mut buf: BytesMut,
   mut framer: Framer,
+  stale: &AtomicBool,
+  heard: &AtomicBool,
 ) {
-  struct Waiting {
-    replies: usize,
-    got: usize,
-    values: Vec<Value>,
-    /// Raw requests: their replies so far, one contiguous run of the read buffer.
-    raw: Option<BytesMut>,
-    done: oneshot::Sender<io::Result<Replies>>,
-  }
   let mut in_flight: VecDeque<Waiting> = VecDeque::new();
-  let mut out: Vec<u8> = Vec::with_capacity(16 * 1024);
-  let failure = loop {
-    tokio::select! {
-      biased;
-      // read even when nothing is in flight, so a server that goes away is noticed at once
-      read = stream.read_buf(&mut buf) => {
-        match read {
-          Ok(0) => break lost(),
-          Ok(_) => {}
-          Err(e) => break e,
-        }
-        let mut broken = None;
-        loop {
-          match framer.next_reply(&buf) {
-            Ok(Some(n)) => {
-              let Some(waiting) = in_flight.front_mut() else {
-                broken = Some(protocol(resp::ProtocolError("a reply nobody asked for".into())));
-                break;
+  let failure = 'read: loop {
+    // replies already buffered (read with the login) come first
+    loop {
+      match framer.next_reply(&buf) {
+        Ok(Some(n)) => {
+          while let Ok(waiting) = written.try_recv() {
+            in_flight.push_back(waiting);
+          }
+          let Some(waiting) = in_flight.front_mut() else {
+            break 'read Error::Protocol("Redis sent a reply nobody asked for".into());
+          };
+          if is_stale_reply(&buf[..n]) {
+            stale.store(true, Ordering::Release);
+          }
+          match &mut waiting.raw {
+            // consecutive splits of one buffer: unsplit only moves an end
+            Some(raw) => raw.unsplit(buf.split_to(n)),
+            None => match resp::decode(&buf[..n]) {
+              Ok(value) => {
+                waiting.values.push(value);
+                buf.advance(n);
+              }
+              Err(e) => break 'read Error::Protocol(e.to_string()),
+            },
+          }
+          waiting.got += 1;
+          if waiting.got == waiting.replies {
+            let waiting = in_flight.pop_front().expect("the front request was just answered");
+            if let Some(answer) = waiting.answer {
+              let replies = match waiting.raw {
+                Some(raw) => Replies::Raw(raw.freeze()),
+                None => Replies::Values(waiting.values),
               };
-              match &mut waiting.raw {
-                // consecutive splits of one buffer: unsplit only moves an end
-                Some(raw) => raw.unsplit(buf.split_to(n)),
-                None => match resp::decode(&buf[..n]) {
-                  Ok(value) => {
-                    waiting.values.push(value);
-                    buf.advance(n);
-                  }
-                  Err(e) => {
-                    broken = Some(protocol(e));
-                    break;
-                  }
-                },
-              }
-              waiting.got += 1;
-              if waiting.got == waiting.replies {
-                let waiting = in_flight.pop_front().unwrap();
-                let replies = match waiting.raw {
-                  Some(raw) => Replies::Raw(raw.freeze()),
-                  None => Replies::Values(waiting.values),
-                };
-                let _ = waiting.done.send(Ok(replies));
-              }
-            }
-            Ok(None) => break,
-            Err(e) => {
-              broken = Some(protocol(e));
-              break;
+              let _ = answer.send(Ok(replies));
             }
           }
         }
-        if let Some(e) = broken {
-          break e;
-        }
-        if buf.capacity() - buf.len() < 4096 {
-          buf.reserve(64 * 1024);
-        }
-      }
-      request = inbox.recv() => {
-        // A caller holds a handle while it waits, so with none left nobody waits for what is
-        // in flight (a stalled server would otherwise keep this socket forever).
-        let Some(first) = request else {
-          return;
-        };
-        // everything already queued goes out in the same write
-        let mut next = Some(first);
-        while let Some(request) = next {
-          out.extend_from_slice(&request.bytes);
-          in_flight.push_back(Waiting {
-            replies: request.replies,
-            got: 0,
-            values: Vec::with_capacity(if request.raw { 0 } else { request.replies }),
-            raw: request.raw.then(BytesMut::new),
-            done: request.done,
-          });
-          next = inbox.try_recv().ok();
-        }
-        let written = stream.write_all(&out).await;
-        out.clear();
-        if out.capacity() > 1 << 20 {
-          out.shrink_to(16 * 1024);
-        }
-        if let Err(e) = written {
-          break e;
-        }
+        Ok(None) => break,
+        Err(e) => break 'read Error::Protocol(e.to_string()),
       }
     }
+    if buf.capacity() - buf.len() < 4096 {
+      buf.reserve(64 * 1024);
+    }
+    match reader.read_buf(&mut buf).await {
+      Ok(0) => break Error::Lost("the server closed the connection".into()),
+      Ok(_) => heard.store(true, Ordering::Relaxed),
+      Err(e) => break Error::Lost(e.to_string()),
+    }
   };
-  // everyone waiting learns the connection is gone; later sends find the inbox closed
+  while let Ok(waiting) = written.try_recv() {
+    in_flight.push_back(waiting);
+  }
   for waiting in in_flight {
-    let _ = waiting.done.send(Err(io::Error::new(failure.kind(), failure.to_string())));
+    waiting.fail(&failure);
+  }
+}
+
+/// Sends a PING when nothing was heard for a [`HEARTBEAT`]; returns (ending the connection)
+/// when it is not answered within the command timeout.
+async fn beat(requests: mpsc::UnboundedSender<Queued>, heard: &AtomicBool, timeout: Duration) {
+  let ping = redis::cmd("PING").get_packed_command();
+  loop {
+    tokio::time::sleep(HEARTBEAT).await;
+    if heard.swap(false, Ordering::Relaxed) {
+      continue;
+    }
+    let (answer, replied) = oneshot::channel();
+    let request = Queued {
+      bytes: ping.clone(),
+      replies: 1,
+      raw: false,
+      state: Arc::new(AtomicU8::new(QUEUED)),
+      deadline: Instant::now() + timeout,
+      answer: Some(answer),
+      _slot: None,
+    };
+    if requests.send(request).is_err() {
+      return;
+    }
+    match tokio::time::timeout(timeout, replied).await {
+      Ok(Ok(Ok(_))) => {}
+      _ => return,
+    }
   }
 }
 
 impl Connection {
-  /// Whether the driver has stopped (the socket failed), so this handle can only fail.
+  /// Whether this connection should be replaced: its driver stopped, or the server said it
+  /// cannot serve it (READONLY, LOADING, MASTERDOWN).
   pub fn is_broken(&self) -> bool {
-    self.requests.is_closed()
+    self.requests.is_closed() || self.is_stale()
   }
 
-  /// Sends packed commands and waits, at most the command timeout, for their `replies`.
-  async fn send(&self, bytes: Vec<u8>, replies: usize, raw: bool) -> RedisResult<Replies> {
-    if replies == 0 {
+  /// Whether the server said it cannot serve this connection's calls any more.
+  pub fn is_stale(&self) -> bool {
+    self.stale.load(Ordering::Acquire)
+  }
+
+  /// Sends a request and waits for its replies until `deadline`.
+  pub async fn send(&self, request: Request, deadline: Instant) -> Result<Replies, Error> {
+    if request.replies == 0 {
       // nothing to send, and a request that waits for no reply would never be answered
-      return Ok(if raw {
+      return Ok(if request.raw {
         Replies::Raw(Bytes::new())
       } else {
         Replies::Values(Vec::new())
       });
     }
-    let (done, answer) = oneshot::channel();
-    self.requests.send(Request { bytes, replies, raw, done }).map_err(|_| {
-      // not sent: the connection had already failed
-      io::Error::new(io::ErrorKind::ConnectionRefused, "the connection to Redis was closed")
-    })?;
-    match tokio::time::timeout(self.timeout, answer).await {
-      Ok(Ok(Ok(replies))) => Ok(replies),
-      Ok(Ok(Err(e))) => Err(e.into()),
-      Ok(Err(_)) => Err(lost().into()),
-      Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, format!("no reply within {} ms", self.timeout.as_millis())).into()),
+    let slot = match tokio::time::timeout_at(deadline, self.slots.clone().acquire_owned()).await {
+      Ok(Ok(slot)) => slot,
+      Ok(Err(_)) => return Err(Error::NotSent("the connection was closed".into())),
+      Err(_) => {
+        return Err(Error::NotSent(format!(
+          "{MAX_IN_FLIGHT} requests were already waiting on this connection"
+        )))
+      }
+    };
+    let state = Arc::new(AtomicU8::new(QUEUED));
+    let (answer, replied) = oneshot::channel();
+    let queued = Queued {
+      bytes: request.bytes,
+      replies: request.replies,
+      raw: request.raw,
+      state: state.clone(),
+      deadline,
+      answer: Some(answer),
+      _slot: Some(slot),
+    };
+    if self.requests.send(queued).is_err() {
+      return Err(Error::NotSent("the connection was closed".into()));
     }
+    let outcome = tokio::time::timeout_at(deadline, replied).await;
+    if let Ok(Ok(result)) = outcome {
+      return result;
+    }
+    // gave up or dropped: whether it was written decides what the caller may assume
+    let sent = state.compare_exchange(QUEUED, CANCELLED, Ordering::AcqRel, Ordering::Acquire) == Err(WRITTEN);
+    Err(match (outcome.is_err(), sent) {
+      (true, sent) => Error::TimedOut { sent, after: self.timeout },
+      (false, true) => Error::Lost("the connection closed".into()),
+      (false, false) => Error::NotSent("the connection closed before the request was written".into()),
+    })
+  }
+}
+
+impl From<Error> for StoreError {
+  fn from(e: Error) -> StoreError {
+    let code = match &e {
+      Error::NotSent(_) | Error::TimedOut { sent: false, .. } => Code::Unavailable,
+      Error::TimedOut { sent: true, .. } => Code::Timeout,
+      Error::Lost(_) | Error::Protocol(_) => Code::Uncertain,
+      Error::Unsupported(_) => Code::InvalidArgument,
+    };
+    StoreError::new(code, e.to_string())
+  }
+}
+
+/// The store's view of a connection: commands in, results or [`StoreError`]s out, each
+/// request bounded by the deadline of the call it serves (see [`super::conn::deadline`]).
+impl Connection {
+  async fn request(&self, request: Request) -> Result<Replies, StoreError> {
+    Ok(self.send(request, super::conn::deadline(self.timeout)).await?)
+  }
+
+  /// One command's reply as it came, an error reply included.
+  pub async fn reply(&self, cmd: &redis::Cmd) -> Result<Value, StoreError> {
+    Ok(self.request(Request::command(cmd)).await?.values().pop().unwrap_or(Value::Nil))
   }
 
   /// One command; a Redis error reply becomes `Err`.
-  pub async fn query<T: FromRedisValue>(&self, cmd: &redis::Cmd) -> RedisResult<T> {
-    let reply = self.values(cmd.get_packed_command(), 1).await?.pop().unwrap_or(Value::Nil);
-    Ok(T::from_redis_value(reply.extract_error()?)?)
+  pub async fn query<T: FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, StoreError> {
+    convert(self.reply(cmd).await?)
   }
 
   /// A pipeline whose replies are all wanted: any Redis error reply fails the whole call.
-  pub async fn query_pipe<T: FromRedisValue>(&self, pipe: &redis::Pipeline) -> RedisResult<T> {
-    let replies = self.values(pipe.get_packed_pipeline(), pipe.len()).await?;
-    Ok(T::from_redis_value(Value::Array(replies).extract_error()?)?)
+  pub async fn query_pipe<T: FromRedisValue>(&self, pipe: &redis::Pipeline) -> Result<T, StoreError> {
+    convert(Value::Array(self.query_each(pipe).await?))
   }
 
   /// A pipeline whose replies are judged one by one (error replies stay `Value::ServerError`).
-  pub async fn query_each(&self, pipe: &redis::Pipeline) -> RedisResult<Vec<Value>> {
-    self.values(pipe.get_packed_pipeline(), pipe.len()).await
+  pub async fn query_each(&self, pipe: &redis::Pipeline) -> Result<Vec<Value>, StoreError> {
+    Ok(self.request(Request::pipeline(pipe)?).await?.values())
   }
 
   /// A pipeline's replies as received, to be read with [`resp::Reader`].
-  pub async fn query_raw(&self, pipe: &redis::Pipeline) -> RedisResult<Bytes> {
-    match self.send(pipe.get_packed_pipeline(), pipe.len(), true).await? {
-      Replies::Raw(bytes) => Ok(bytes),
-      Replies::Values(_) => unreachable!("a raw request is answered raw"),
-    }
-  }
-
-  async fn values(&self, bytes: Vec<u8>, replies: usize) -> RedisResult<Vec<Value>> {
-    match self.send(bytes, replies, false).await? {
-      Replies::Values(values) => Ok(values),
-      Replies::Raw(_) => unreachable!("a request is answered as it asked"),
-    }
+  pub async fn query_raw(&self, pipe: &redis::Pipeline) -> Result<Bytes, StoreError> {
+    Ok(self.request(Request::pipeline(pipe)?.raw()).await?.raw())
   }
 }
+
+pub fn convert<T: FromRedisValue>(reply: Value) -> Result<T, StoreError> {
+  let value = reply.extract_error().map_err(|e| StoreError::from_redis(&e, true))?;
+  T::from_redis_value(value).map_err(|e| StoreError::from_redis(&e.into(), true))
+}
+
+#[cfg(test)]
+mod tests;
