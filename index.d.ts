@@ -16,9 +16,9 @@ export declare class NativeStore {
   close(): void
   get closed(): boolean
   /** Runs many calls in one crossing (see src/store/batch.rs for the format). */
-  batch(ops: string): Promise<string>
-  streamRead(subject: string, options: NativeStreamReadOptions): Promise<string>
-  indexRead(key: string, options: NativeIndexReadOptions): Promise<string>
+  batch(ops: string, ordered: boolean): Promise<string>
+  streamRead(subject: string, options: NativeStreamReadOptions, ordered: boolean): Promise<string>
+  indexRead(key: string, options: NativeIndexReadOptions, ordered: boolean): Promise<string>
   indexUpdateWithRetry(key: string, id: string, partial: string, maxRetries: number): Promise<void>
   kvClear(pattern: string): Promise<number>
 }

@@ -280,7 +280,7 @@ class RedisStore {
             limit: optional(o.limit, num, 'limit', op),
             desc: o.order === 'desc',
           }
-          return native.streamRead(subject, options, this.#mustFollowWrites(subject)).then(JSON.parse)
+          return native.streamRead(subject, options, this.#followWrites(subject)).then(JSON.parse)
         }),
       delete: (subject) => batched(false, subject, () => `["stream.delete",${q(str(subject, 'subject', 'stream.delete'))}]`),
     })
@@ -305,7 +305,7 @@ class RedisStore {
             limit: optional(o.limit, num, 'limit', op),
             filter: filter && toJson(filter, 'filter', op),
           }
-          return native.indexRead(key, options, this.#mustFollowWrites(key)).then(JSON.parse)
+          return native.indexRead(key, options, this.#followWrites(key)).then(JSON.parse)
         }),
       update: (key, entryId, partial) =>
         batched(false, key, () => {
@@ -391,12 +391,21 @@ class RedisStore {
     return this.#clearing > 0 || this.#pendingWrites.has(key)
   }
 
+  // For a call that crosses alone, now: the writes of this tick still queued go first.
+  #followWrites(key) {
+    if (!this.#mustFollowWrites(key)) return false
+    if (this.#writes.length > 0) this.#flush(false)
+    return true
+  }
+
   #writing(key) {
     this.#pendingWrites.set(key, (this.#pendingWrites.get(key) ?? 0) + 1)
   }
 
   // Runs a write that is not batched; `null` for one that may touch any key.
   async #whileWriting(key, write) {
+    // after the writes of this tick still queued
+    if (this.#writes.length > 0) this.#flush(false)
     if (key === null) this.#clearing++
     else this.#writing(key)
     try {
@@ -437,6 +446,7 @@ class RedisStore {
     const calls = isRead ? this.#reads : this.#writes
     if (isRead) this.#reads = []
     else this.#writes = []
+    if (calls.length === 0) return
     if (calls.length <= SLICE) return this.#send(calls, !isRead)
     for (let i = 0; i < calls.length; i += SLICE) this.#send(calls.slice(i, i + SLICE), !isRead)
   }

@@ -355,5 +355,75 @@ export function contractSuite(name, makeStore, { expectedFailures = [] } = {}) {
         expect(await redis.get(k('now'))).toBe(`{"now":${now}}`)
       })
     })
+
+    describe('order and refusals', () => {
+      it('a read sees the writes asked for before it, on the same key', async () => {
+        for (let i = 0; i < 300; i++) {
+          const [, got] = await Promise.all([store.kv.set(k('order'), i), store.kv.get(k('order'))])
+          expect(got).toBe(i)
+        }
+        for (let i = 0; i < 100; i++) {
+          const [, entry, read] = await Promise.all([
+            store.index.add(k('order-i'), `e${i}`, i, { i }),
+            store.index.get(k('order-i'), `e${i}`),
+            store.index.read(k('order-i'), { limit: 1 }),
+          ])
+          expect(entry).toMatchObject({ id: `e${i}`, metadata: { i } })
+          expect(read[0]).toMatchObject({ id: `e${i}` })
+        }
+        const sets = Array.from({ length: 40 }, (_, i) => store.kv.set(k(`order${i}`), i))
+        const gets = Array.from({ length: 40 }, (_, i) => store.kv.get(k(`order${i}`)))
+        await Promise.all(sets)
+        expect(await Promise.all(gets)).toEqual(Array.from({ length: 40 }, (_, i) => i))
+      })
+
+      it('increment refuses a string that only looks like a number, and writes nothing', async () => {
+        await store.kv.set(k('007'), '007')
+        await expect(store.kv.increment(k('007'))).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' })
+        expect(await store.kv.get(k('007'))).toBe('007')
+        await store.index.add(k('007i'), 'f', 1, { n: '007', m: '1e3' })
+        await expect(store.index.increment(k('007i'), 'f', 'n')).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' })
+        await expect(store.index.increment(k('007i'), 'f', 'm')).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' })
+        expect(await store.index.get(k('007i'), 'f')).toMatchObject({ metadata: { n: '007', m: '1e3', version: 0 } })
+      })
+
+      it('a write refused for the type of its key writes nothing', async () => {
+        await store.kv.increment(k('typed'))
+        await expect(store.index.add(k('typed'), 'x', 1, { a: 1 })).rejects.toMatchObject({ code: 'REDIS' })
+        expect(await redis.exists(`${k('typed')}:meta:x`)).toBe(0)
+        // the index key holds a number: later calls find no entry, or are refused, and write nothing
+        await store.index.update(k('typed'), 'x', { a: 2 }).catch((e) => expect(e.code).toBe('REDIS'))
+        await store.index.increment(k('typed'), 'x', 'a').catch((e) => expect(e.code).toMatch(/^(REDIS|NOT_FOUND)$/))
+        expect(await redis.exists(`${k('typed')}:meta:x`)).toBe(0)
+        expect(await store.kv.get(k('typed'))).toBe(1)
+      })
+
+      it('increment below an empty object creates the field', async () => {
+        await store.index.add(k('empty'), 'e', 1, { stats: {} })
+        expect(await store.index.increment(k('empty'), 'e', 'stats.total', 2)).toBe(2)
+        expect(await store.index.get(k('empty'), 'e')).toMatchObject({ metadata: { stats: { total: 2 }, version: 1 } })
+      })
+
+      it('a filter without conditions adds none', async () => {
+        await store.index.add(k('nofilter'), 'a', 2, { status: 'x' })
+        await store.index.add(k('nofilter'), 'b', 1)
+        for (const filter of [{}, { stats: {} }, { status: { a: undefined } }]) {
+          expect((await store.index.read(k('nofilter'), { filter })).map((e) => e.id)).toEqual(['a', 'b'])
+        }
+      })
+
+      it("a value whose getter throws is the caller's error, and nothing is written", async () => {
+        const boom = {
+          type: 'a',
+          get data() {
+            throw new Error('boom')
+          },
+        }
+        await expect(store.stream.append(k('boom'), boom)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' })
+        await expect(store.kv.set(k('boom'), { get x() { throw new Error('boom') } })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' })
+        await expect(store.index.read(k('boom'), { get filter() { throw new Error('boom') } })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' })
+        expect(await redis.exists(k('boom'))).toBe(0)
+      })
+    })
   })
 }

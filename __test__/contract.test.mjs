@@ -32,5 +32,9 @@ contractSuite('0.5.15 (ioredis)', (options) => seedStore(options), {
     'what JSON cannot hold is rejected and nothing is written',
     'after close() calls reject and nothing reconnects',
     'while Redis is down calls fail fast, name the operation and key, and log once',
+    'increment refuses a string that only looks like a number, and writes nothing',
+    'a write refused for the type of its key writes nothing',
+    'a filter without conditions adds none',
+    "a value whose getter throws is the caller's error, and nothing is written",
   ],
 })

@@ -268,22 +268,27 @@ describe('connection', () => {
     }
   })
 
-  test('reads keep answering while Redis pauses writes', () =>
+  test('reads keep answering while Redis pauses writes; a read of the key being written waits for it', () =>
     withOwnServer({}, async (store, admin) => {
       await store.index.add('p:i', 'a', 1, { n: 1 })
       await store.stream.append('p:s', { type: 't' })
       await store.kv.set('p:k', 1)
+      await store.kv.set('p:other', 1)
       await admin.call('CLIENT', 'PAUSE', '1500', 'WRITE')
       let writeDone = false
       const write = store.kv.set('p:k', 2).then(() => (writeDone = true))
+      let sameKeyRead
+      const sameKey = store.kv.get('p:k').then((v) => (sameKeyRead = v))
       expect(await store.index.get('p:i', 'a')).toMatchObject({ metadata: { n: 1 } })
       expect(await store.index.read('p:i', { filter: { n: 1 } })).toHaveLength(1)
       expect(await store.stream.read('p:s', { types: ['t'] })).toHaveLength(1)
-      expect(await store.kv.get('p:k')).toBe(1)
+      expect(await store.kv.get('p:other')).toBe(1)
       expect(writeDone).toBe(false)
+      expect(sameKeyRead).toBeUndefined()
       await admin.call('CLIENT', 'UNPAUSE')
       await write
-      expect(await store.kv.get('p:k')).toBe(2)
+      await sameKey
+      expect(sameKeyRead).toBe(2)
     }))
 
   test('a connection the server closed while idle is replaced before the next call, read or write', () =>

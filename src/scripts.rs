@@ -41,6 +41,11 @@ pub static INDEX_INCREMENT: LazyLock<Script> =
 pub static KV_INCREMENT: LazyLock<Script> = LazyLock::new(|| Script::with(&[IS_JSON_NUMBER], include_str!("../lua/kvIncrement-1.lua")));
 pub static INDEX_DELETE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("../lua/indexDelete-2.lua")));
 
+/// SCRIPT LOAD of every script.
+pub fn loads() -> Vec<redis::Cmd> {
+  [&INDEX_ADD, &INDEX_UPDATE, &INDEX_INCREMENT, &INDEX_DELETE, &KV_INCREMENT].iter().map(|s| s.load()).collect()
+}
+
 /// One call of a script, built straight into its EVALSHA command (sent alone or inside a
 /// pipeline): the keys come with `new`, the arguments are appended.
 pub struct ScriptCall {

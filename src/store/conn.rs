@@ -92,6 +92,8 @@ impl Refusal {
 
 pub struct Connector {
   endpoint: Arc<Endpoint>,
+  /// Sent after each login (see [`wire::connect`]).
+  preload: Vec<redis::Cmd>,
   connect_timeout: Duration,
   address: String,
   state: Mutex<State>,
@@ -126,9 +128,10 @@ pub struct Lease {
 }
 
 impl Connector {
-  pub fn new(address: &str, connect_timeout: Duration, endpoint: Arc<Endpoint>, refusal: Arc<Refusal>) -> Arc<Self> {
+  pub fn new(address: &str, connect_timeout: Duration, endpoint: Arc<Endpoint>, refusal: Arc<Refusal>, preload: Vec<redis::Cmd>) -> Arc<Self> {
     Arc::new(Connector {
       endpoint,
+      preload,
       connect_timeout,
       address: address.to_string(),
       state: Mutex::new(State::default()),
@@ -260,7 +263,7 @@ async fn reconnect(connector: Weak<Connector>, wake: Arc<Notify>) {
       continue;
     }
     let started = Instant::now();
-    let attempt = tokio::time::timeout(this.connect_timeout, wire::connect(&this.endpoint)).await;
+    let attempt = tokio::time::timeout(this.connect_timeout, wire::connect(&this.endpoint, &this.preload)).await;
     let outcome = match attempt {
       Ok(Ok(conn)) => Ok(conn),
       Ok(Err(e)) => Err(e),

@@ -63,8 +63,9 @@ impl Store {
     let endpoint = Arc::new(setup.endpoint);
     let refusal = Arc::new(conn::Refusal::default());
     Ok(Store {
-      writes: Connector::new(&setup.address, setup.connect_timeout, endpoint.clone(), refusal.clone()),
-      reads: Connector::new(&setup.address, setup.connect_timeout, endpoint, refusal),
+      // only writes run scripts
+      writes: Connector::new(&setup.address, setup.connect_timeout, endpoint.clone(), refusal.clone(), crate::scripts::loads()),
+      reads: Connector::new(&setup.address, setup.connect_timeout, endpoint, refusal, Vec::new()),
       trim,
       command_timeout,
     })

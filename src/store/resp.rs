@@ -254,6 +254,7 @@ fn broken(e: ProtocolError) -> redis::RedisError {
 #[cfg(test)]
 mod tests {
   use super::*;
+  use proptest::prelude::*;
 
   fn frames(chunks: &[&[u8]]) -> Vec<Value> {
     let mut framer = Framer::default();
@@ -347,5 +348,67 @@ mod tests {
     let mut pairs = Vec::new();
     Reader::new(b"*2\r\n$1\r\nk\r\n$2\r\n\xff\xfe\r\n").pairs(&mut pairs).unwrap();
     assert_eq!(pairs[0].1, "\u{fffd}\u{fffd}");
+  }
+
+  /// Pieces that RESP is made of, so that random sequences of them come close to replies and
+  /// reach the edge cases (lengths that lie, nulls, nesting, lines without CRLF).
+  const PIECES: &[&[u8]] = &[
+    b"*", b"$", b"+", b"-", b":", b"\r\n", b"\r", b"\n", b"0", b"1", b"2", b"3", b"-1", b"-2", b"OK", b"ERR x",
+    b"99999999999999999999", b"9223372036854775807", b"abc", b"\xff",
+  ];
+
+  fn resp_like() -> impl Strategy<Value = Vec<u8>> {
+    let piece = proptest::sample::select(PIECES).prop_map(<[u8]>::to_vec);
+    let byte = any::<u8>().prop_map(|b| vec![b]);
+    proptest::collection::vec(prop_oneof![4 => piece, 1 => byte], 0..64).prop_map(|parts| parts.concat())
+  }
+
+  /// Everything the connection does with bytes from the server: frame them as they arrive in
+  /// chunks, decode each framed reply, and read replies raw.
+  fn consume(bytes: &[u8], chunk: usize) {
+    let mut framer = Framer::default();
+    let mut buf = Vec::new();
+    'chunks: for piece in bytes.chunks(chunk.max(1)) {
+      buf.extend_from_slice(piece);
+      loop {
+        match framer.next_reply(&buf) {
+          Ok(Some(n)) => {
+            let _ = decode(&buf[..n]);
+            buf.drain(..n);
+          }
+          Ok(None) => break,
+          Err(_) => break 'chunks,
+        }
+      }
+    }
+    let _ = decode(bytes);
+    let mut reader = Reader::new(bytes);
+    let mut pairs = Vec::new();
+    while reader.pairs(&mut pairs).is_ok() && reader.pos < bytes.len() {}
+  }
+
+  proptest! {
+    #![proptest_config(ProptestConfig { cases: 20_000, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn resp_like_bytes_never_panic(bytes in resp_like(), chunk in 1usize..16) {
+      consume(&bytes, chunk);
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..256), chunk in 1usize..64) {
+      consume(&bytes, chunk);
+    }
+  }
+
+  #[test]
+  fn the_edge_cases_found_so_far_are_errors() {
+    for wire in [&b"\r\n"[..], b"*1\r\n\r\n", b"$99999999999999999999\r\n", b"*9223372036854775807\r\n:1\r\n"] {
+      consume(wire, 1);
+      assert!(decode(wire).is_err(), "{:?}", String::from_utf8_lossy(wire));
+    }
+    let mut pairs = Vec::new();
+    assert!(Reader::new(b"*2\r\n$-1\r\n$1\r\na\r\n").pairs(&mut pairs).is_err());
+    assert!(Reader::new(b"*9223372036854775807\r\n").pairs(&mut pairs).is_err());
   }
 }

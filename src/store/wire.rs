@@ -208,8 +208,10 @@ impl LoginError {
   }
 }
 
-/// Opens a connection and logs in; the caller bounds the time it may take.
-pub async fn connect(endpoint: &Endpoint) -> Result<Connection, LoginError> {
+/// Opens a connection and logs in, then sends `preload` (SCRIPT LOADs: a script Redis already
+/// knows runs in its turn, where one it does not know has to be sent again later, out of
+/// order). The caller bounds the time it may take.
+pub async fn connect(endpoint: &Endpoint, preload: &[redis::Cmd]) -> Result<Connection, LoginError> {
   let io = |e: std::io::Error| LoginError::transient(e.to_string());
   let tcp = TcpStream::connect((endpoint.host.as_str(), endpoint.port)).await.map_err(io)?;
   tcp.set_nodelay(true).map_err(io)?;
@@ -217,13 +219,13 @@ pub async fn connect(endpoint: &Endpoint) -> Result<Connection, LoginError> {
   let keepalive = socket2::TcpKeepalive::new().with_time(KEEPALIVE).with_interval(Duration::from_secs(5));
   socket2::SockRef::from(&tcp).set_tcp_keepalive(&keepalive).map_err(io)?;
   match &endpoint.tls {
-    None => start(tcp, endpoint).await,
+    None => start(tcp, endpoint, preload).await,
     Some(tls) => {
       let stream = tokio_rustls::TlsConnector::from(tls.config.clone())
         .connect(tls.name.clone(), tcp)
         .await
         .map_err(io)?;
-      start(stream, endpoint).await
+      start(stream, endpoint, preload).await
     }
   }
 }
@@ -235,9 +237,14 @@ enum Step {
   Select,
   Ping,
   Role,
+  Preload,
 }
 
-async fn start<S: AsyncRead + AsyncWrite + Send + Unpin + 'static>(mut stream: S, endpoint: &Endpoint) -> Result<Connection, LoginError> {
+async fn start<S: AsyncRead + AsyncWrite + Send + Unpin + 'static>(
+  mut stream: S,
+  endpoint: &Endpoint,
+  preload: &[redis::Cmd],
+) -> Result<Connection, LoginError> {
   let mut login = redis::pipe();
   let mut steps = Vec::new();
   if let Some(password) = &endpoint.password {
@@ -259,6 +266,10 @@ async fn start<S: AsyncRead + AsyncWrite + Send + Unpin + 'static>(mut stream: S
   // A demoted primary (a failover, or REPLICAOF) refuses every write: not a server to hand out.
   login.cmd("ROLE");
   steps.push(Step::Role);
+  for cmd in preload {
+    login.add_command(cmd.clone());
+    steps.push(Step::Preload);
+  }
   let mut buf = BytesMut::with_capacity(16 * 1024);
   let mut framer = Framer::default();
   let lost = |e: std::io::Error| LoginError::transient(format!("the connection closed during login ({e})"));
@@ -317,8 +328,9 @@ fn judge_login_reply(step: Step, reply: Value) -> Result<(), LoginError> {
       message: format!("login refused: {}", redact_reply(&text)),
       permanent: true,
     }),
-    // a user need not be allowed PING or ROLE: any other answer proves a working server
-    Step::Ping | Step::Role => Ok(()),
+    // a user need not be allowed PING, ROLE or SCRIPT LOAD: any other answer proves a working
+    // server (scripts are then loaded when first refused)
+    Step::Ping | Step::Role | Step::Preload => Ok(()),
   }
 }
 

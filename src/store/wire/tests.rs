@@ -64,7 +64,7 @@ where
     db: 0,
     command_timeout: timeout,
   };
-  let conn = connect(&endpoint).await.map_err(|e| e.message).unwrap();
+  let conn = connect(&endpoint, &[]).await.map_err(|e| e.message).unwrap();
   (conn, server)
 }
 
