@@ -169,6 +169,7 @@ function nativeOptions(options) {
   const tls = c.tls
   if (tls === true) out.tls = true
   else if (isPlainObject(tls)) {
+    onlyKnownFields(tls, 'connection.tls')
     out.tls = true
     out.tlsCa = maybe(tls.ca, text, 'connection.tls.ca')
     out.tlsCert = maybe(tls.cert, text, 'connection.tls.cert')

@@ -34,6 +34,8 @@ pub struct Store {
   reads: Arc<Connector>,
   trim: Option<Trim>,
   command_timeout: std::time::Duration,
+  /// Reads go on the writes' connection (see [`Store::ordered`]).
+  ordered: bool,
 }
 
 #[derive(Clone, Copy)]
@@ -68,6 +70,7 @@ impl Store {
       reads: Connector::new(&setup.address, setup.connect_timeout, endpoint, refusal, Vec::new()),
       trim,
       command_timeout,
+      ordered: false,
     })
   }
 
@@ -75,7 +78,7 @@ impl Store {
   /// (Redis answers one connection's commands in order).
   pub fn ordered(&self) -> Store {
     Store {
-      reads: self.writes.clone(),
+      ordered: true,
       ..self.clone()
     }
   }
@@ -107,7 +110,8 @@ impl Store {
     Fut: Future<Output = Result<T>>,
   {
     let (conn, mut retries) = match kind {
-      Kind::Read => (&self.reads, 1),
+      Kind::Read if !self.ordered => (&self.reads, 1),
+      Kind::Read => (&self.writes, 1),
       Kind::Write => (&self.writes, 0),
     };
     loop {

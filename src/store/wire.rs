@@ -34,7 +34,7 @@ use tokio::time::Instant;
 pub const MAX_IN_FLIGHT: usize = 4096;
 /// An idle connection sends a PING this often: a peer that vanished without closing the socket
 /// is then noticed within this plus the command timeout, before a caller pays for it.
-pub const HEARTBEAT: Duration = Duration::from_secs(2);
+pub const HEARTBEAT: Duration = Duration::from_secs(1);
 const KEEPALIVE: Duration = Duration::from_secs(15);
 
 /// How to reach one server and log in; built once from the options (see config.rs).
