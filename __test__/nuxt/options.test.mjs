@@ -33,6 +33,21 @@ describe('resolveStoreOptions', () => {
     expect(options.connection).toEqual({ password: 'from-env' })
   })
 
+  test("a connection shared with nvent's queue passes on what the store uses and says what it left out", () => {
+    const shared = { host: 'shared', port: 6380, password: 'pw', maxRetriesPerRequest: 3, enableReadyCheck: false, lazyConnect: true }
+    const { options, leftOut, source } = resolveStoreOptions({ nvent: { connections: { redis: shared } } })
+    expect(source).toBe('nvent.connections.redis')
+    expect(options.connection).toEqual({ host: 'shared', port: 6380, password: 'pw' })
+    expect(leftOut).toEqual(['maxRetriesPerRequest', 'enableReadyCheck', 'lazyConnect'])
+    expect(resolveStoreOptions({ nventStoreRedis: { connection: { host: 'own' } } }).leftOut).toEqual([])
+  })
+
+  test('a shared connection that picks another server (sentinels, cluster, socket path) is an error, never dropped', () => {
+    for (const redis of [{ sentinels: [{ host: 's', port: 26379 }], name: 'mymaster' }, { cluster: [{ host: 'c', port: 7000 }] }, { path: '/tmp/redis.sock' }]) {
+      expect(() => resolveStoreOptions({ nvent: { connections: { redis } } })).toThrow(/not supported/)
+    }
+  })
+
   test('busyPollMicros is passed on only when set', () => {
     expect(resolveStoreOptions({ nventStoreRedis: { busyPollMicros: 0 } }).options.busyPollMicros).toBe(0)
     expect(resolveStoreOptions({ nventStoreRedis: { busyPollMicros: '250' } }).options.busyPollMicros).toBe('250')

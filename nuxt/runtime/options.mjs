@@ -11,6 +11,28 @@ const CONNECTION_SOURCES = [
 
 const isUnset = (value) => value === undefined || value === null || value === ''
 
+// What RedisStore's `connection` accepts. A connection nvent shares with its queue adapter may
+// also hold ioredis/BullMQ options (maxRetriesPerRequest …): those are left out, and said so.
+const STORE_FIELDS = new Set(['url', 'host', 'port', 'username', 'password', 'db', 'tls', 'connectTimeout', 'commandTimeout'])
+// Fields that choose another server than host/port: dropping one would connect elsewhere.
+const SERVER_FIELDS = new Set(['sentinels', 'name', 'cluster', 'nodes', 'path', 'socket'])
+
+/** The fields of a shared connection this store uses, and the names of those it leaves out. */
+function storeFieldsOf(connection, source) {
+  const kept = {}
+  const leftOut = []
+  for (const [key, value] of Object.entries(connection)) {
+    if (STORE_FIELDS.has(key)) kept[key] = value
+    else if (SERVER_FIELDS.has(key)) {
+      throw new Error(
+        `[adapter-store-redis] ${source}.${key}: this store connects to one Redis server (host/port or url); ` +
+          'Sentinel, Cluster and socket paths are not supported yet. Give nventStoreRedis.connection a host and port.',
+      )
+    } else leftOut.push(key)
+  }
+  return { kept, leftOut }
+}
+
 /** Drops unset fields: runtime config keeps '' placeholders so that env variables can fill them. */
 function withoutUnset(object) {
   const out = {}
@@ -24,16 +46,20 @@ function withoutUnset(object) {
 /**
  * The first connection source with any field set wins as a whole (as in 0.5.15); the prefix is
  * `nventStoreRedis.prefix`, then `nvent.store.prefix`, then 'nvent'.
- * @returns {{ options: import('../../store').RedisStoreOptions, source: string }}
+ * Fields of a shared nvent connection that this store does not use are left out (`leftOut`);
+ * one that picks another server (a sentinel or cluster list, a socket path) throws.
+ * @returns {{ options: import('../../store').RedisStoreOptions, source: string, leftOut: string[] }}
  */
 export function resolveStoreOptions(runtimeConfig) {
   let source = 'default (localhost:6379)'
   let connection = {}
+  let leftOut = []
   for (const [name, pick] of CONNECTION_SOURCES) {
     const candidate = withoutUnset(pick(runtimeConfig))
     if (Object.keys(candidate).length > 0) {
       source = name
-      connection = candidate
+      // this module's own key is checked by RedisStore itself, unknown fields included
+      ;({ kept: connection, leftOut } = name === 'nventStoreRedis.connection' ? { kept: candidate, leftOut: [] } : storeFieldsOf(candidate, name))
       break
     }
   }
@@ -42,6 +68,7 @@ export function resolveStoreOptions(runtimeConfig) {
   const trim = own.streams?.trim
   return {
     source,
+    leftOut,
     options: {
       connection,
       prefix,

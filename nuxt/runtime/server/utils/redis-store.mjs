@@ -10,8 +10,11 @@ let store
 /** The app's RedisStore (auto-imported in server code). */
 export function useRedisStore() {
   if (!store) {
-    const { options, source } = resolveStoreOptions(useRuntimeConfig())
+    const { options, source, leftOut } = resolveStoreOptions(useRuntimeConfig())
     store = new RedisStore({ ...options, logger })
+    if (leftOut.length > 0) {
+      logger.info(`Options of ${source} this store does not use were left out: ${leftOut.join(', ')}`)
+    }
     logger.info(`Redis store at ${store.address}, prefix '${store.prefix}' (connection from ${source})`)
   }
   return store
