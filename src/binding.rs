@@ -131,7 +131,11 @@ impl NativeStore {
     Fut: Future<Output = crate::error::Result<T>> + Send + 'static,
   {
     let busy_poll = self.busy_poll;
-    let store = if ordered { Arc::new(self.store.ordered()) } else { self.store.clone() };
+    let store = if ordered {
+      Arc::new(self.store.ordered())
+    } else {
+      self.store.clone()
+    };
     let call = call(store.clone());
     env.spawn_future(async move {
       let result = store.bounded(call).await;
@@ -183,7 +187,13 @@ impl NativeStore {
   }
 
   #[napi(ts_return_type = "Promise<string>")]
-  pub fn index_read<'env>(&self, env: &'env Env, key: String, options: NativeIndexReadOptions, ordered: bool) -> Result<PromiseRaw<'env, String>> {
+  pub fn index_read<'env>(
+    &self,
+    env: &'env Env,
+    key: String,
+    options: NativeIndexReadOptions,
+    ordered: bool,
+  ) -> Result<PromiseRaw<'env, String>> {
     let opts = IndexReadOptions {
       offset: options.offset,
       limit: options.limit,

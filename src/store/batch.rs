@@ -136,10 +136,7 @@ impl Store {
       "kv.delete" => single(kv::delete(&text(args, 1)?)),
       "kv.increment" => {
         let (key, by) = (text(args, 1)?, number(args, 2)?);
-        piped(
-          kv::increment(&key, by)?,
-          async move { self.kv_increment(&key, by).await }.boxed(),
-        )
+        piped(kv::increment(&key, by)?, async move { self.kv_increment(&key, by).await }.boxed())
       }
       "stream.append" => single(stream::append(&text(args, 1)?, value(args, 2)?, self.trim)?),
       "stream.delete" => single(stream::delete(&text(args, 1)?)),

@@ -42,7 +42,10 @@ pub async fn bounded<T, F: std::future::Future<Output = Result<T>>>(timeout: Dur
     Ok(result) => result,
     // The steps inside classify their own timeouts; this is the net under steps that wait on
     // something else (a backoff, say), where a write may have gone out before.
-    Err(_) => Err(StoreError::new(Code::Timeout, format!("no result within {} ms", timeout.as_millis()))),
+    Err(_) => Err(StoreError::new(
+      Code::Timeout,
+      format!("no result within {} ms", timeout.as_millis()),
+    )),
   }
 }
 
@@ -128,7 +131,13 @@ pub struct Lease {
 }
 
 impl Connector {
-  pub fn new(address: &str, connect_timeout: Duration, endpoint: Arc<Endpoint>, refusal: Arc<Refusal>, preload: Vec<redis::Cmd>) -> Arc<Self> {
+  pub fn new(
+    address: &str,
+    connect_timeout: Duration,
+    endpoint: Arc<Endpoint>,
+    refusal: Arc<Refusal>,
+    preload: Vec<redis::Cmd>,
+  ) -> Arc<Self> {
     Arc::new(Connector {
       endpoint,
       preload,
@@ -198,7 +207,10 @@ impl Connector {
       }));
     }
     if let Some((_, why)) = self.refusal.active() {
-      return Err(StoreError::new(Code::Unavailable, format!("Redis at {} is unavailable: {why}", self.address)));
+      return Err(StoreError::new(
+        Code::Unavailable,
+        format!("Redis at {} is unavailable: {why}", self.address),
+      ));
     }
     if state.reconnecting {
       self.wake.notify_one();

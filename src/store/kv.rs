@@ -85,7 +85,10 @@ impl Store {
   /// `kv.increment` the regular way, for a batch whose script Redis had not cached.
   pub async fn kv_increment(&self, key: &str, by: f64) -> Result<String> {
     let call = increment_call(key, by)?;
-    let reply: redis::Value = self.run_script(Kind::Write, &call).await.map_err(|e| e.context("kv.increment", &target(&[key])))?;
+    let reply: redis::Value = self
+      .run_script(Kind::Write, &call)
+      .await
+      .map_err(|e| e.context("kv.increment", &target(&[key])))?;
     increment_outcome(reply).map_err(|e| e.context("kv.increment", &target(&[key])))
   }
 

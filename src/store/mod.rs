@@ -66,7 +66,13 @@ impl Store {
     let refusal = Arc::new(conn::Refusal::default());
     Ok(Store {
       // only writes run scripts
-      writes: Connector::new(&setup.address, setup.connect_timeout, endpoint.clone(), refusal.clone(), crate::scripts::loads()),
+      writes: Connector::new(
+        &setup.address,
+        setup.connect_timeout,
+        endpoint.clone(),
+        refusal.clone(),
+        crate::scripts::loads(),
+      ),
       reads: Connector::new(&setup.address, setup.connect_timeout, endpoint, refusal, Vec::new()),
       trim,
       command_timeout,

@@ -138,7 +138,10 @@ fn value_at(buf: &[u8], pos: usize, depth: usize) -> Result<(Value, usize), Prot
     b'$' => match int(line)? {
       -1 => (Value::Nil, next),
       n if n >= 0 => {
-        let bytes = next.checked_add(n as usize).and_then(|end| buf.get(next..end)).ok_or_else(incomplete)?;
+        let bytes = next
+          .checked_add(n as usize)
+          .and_then(|end| buf.get(next..end))
+          .ok_or_else(incomplete)?;
         if buf.get(next + bytes.len()..next + bytes.len() + 2) != Some(b"\r\n") {
           return Err(ProtocolError("a bulk string does not end in CRLF".into()));
         }
@@ -224,7 +227,8 @@ impl<'a> Reader<'a> {
     let bytes = match line.kind {
       b'$' => {
         // index reads fetch hashes and sorted sets, which hold no null elements
-        let n = usize::try_from(int(line.text).map_err(broken)?).map_err(|_| broken(ProtocolError("expected a string, not null".into())))?;
+        let n =
+          usize::try_from(int(line.text).map_err(broken)?).map_err(|_| broken(ProtocolError("expected a string, not null".into())))?;
         let bytes = line
           .next
           .checked_add(n)
@@ -353,8 +357,26 @@ mod tests {
   /// Pieces that RESP is made of, so that random sequences of them come close to replies and
   /// reach the edge cases (lengths that lie, nulls, nesting, lines without CRLF).
   const PIECES: &[&[u8]] = &[
-    b"*", b"$", b"+", b"-", b":", b"\r\n", b"\r", b"\n", b"0", b"1", b"2", b"3", b"-1", b"-2", b"OK", b"ERR x",
-    b"99999999999999999999", b"9223372036854775807", b"abc", b"\xff",
+    b"*",
+    b"$",
+    b"+",
+    b"-",
+    b":",
+    b"\r\n",
+    b"\r",
+    b"\n",
+    b"0",
+    b"1",
+    b"2",
+    b"3",
+    b"-1",
+    b"-2",
+    b"OK",
+    b"ERR x",
+    b"99999999999999999999",
+    b"9223372036854775807",
+    b"abc",
+    b"\xff",
   ];
 
   fn resp_like() -> impl Strategy<Value = Vec<u8>> {
@@ -403,7 +425,12 @@ mod tests {
 
   #[test]
   fn the_edge_cases_found_so_far_are_errors() {
-    for wire in [&b"\r\n"[..], b"*1\r\n\r\n", b"$99999999999999999999\r\n", b"*9223372036854775807\r\n:1\r\n"] {
+    for wire in [
+      &b"\r\n"[..],
+      b"*1\r\n\r\n",
+      b"$99999999999999999999\r\n",
+      b"*9223372036854775807\r\n:1\r\n",
+    ] {
       consume(wire, 1);
       assert!(decode(wire).is_err(), "{:?}", String::from_utf8_lossy(wire));
     }

@@ -15,8 +15,8 @@
 //! index reads, the received bytes), so the store code reads as it would over redis-rs.
 
 use super::resp::{self, Framer};
-use bytes::{Buf, Bytes, BytesMut};
 use crate::error::{Code, StoreError};
+use bytes::{Buf, Bytes, BytesMut};
 use redis::{FromRedisValue, Value};
 use rustls::pki_types::ServerName;
 use std::collections::VecDeque;
@@ -102,7 +102,9 @@ impl Request {
   /// `+QUEUED` …, then one array) do not match their commands one to one.
   pub fn pipeline(pipe: &redis::Pipeline) -> Result<Request, Error> {
     if pipe.is_transaction() {
-      return Err(Error::Unsupported("atomic (MULTI/EXEC) pipelines are not supported on this connection"));
+      return Err(Error::Unsupported(
+        "atomic (MULTI/EXEC) pipelines are not supported on this connection",
+      ));
     }
     Ok(Request {
       bytes: pipe.get_packed_pipeline(),
@@ -216,7 +218,9 @@ pub async fn connect(endpoint: &Endpoint, preload: &[redis::Cmd]) -> Result<Conn
   let tcp = TcpStream::connect((endpoint.host.as_str(), endpoint.port)).await.map_err(io)?;
   tcp.set_nodelay(true).map_err(io)?;
   // the OS probes a silent peer too, also while a call waits
-  let keepalive = socket2::TcpKeepalive::new().with_time(KEEPALIVE).with_interval(Duration::from_secs(5));
+  let keepalive = socket2::TcpKeepalive::new()
+    .with_time(KEEPALIVE)
+    .with_interval(Duration::from_secs(5));
   socket2::SockRef::from(&tcp).set_tcp_keepalive(&keepalive).map_err(io)?;
   match &endpoint.tls {
     None => start(tcp, endpoint, preload).await,
@@ -290,7 +294,16 @@ async fn start<S: AsyncRead + AsyncWrite + Send + Unpin + 'static>(
   let (held, released) = oneshot::channel();
   let stale = Arc::new(AtomicBool::new(false));
   let heartbeat = requests.clone();
-  tokio::spawn(drive(stream, inbox, heartbeat, released, stale.clone(), buf, framer, endpoint.command_timeout));
+  tokio::spawn(drive(
+    stream,
+    inbox,
+    heartbeat,
+    released,
+    stale.clone(),
+    buf,
+    framer,
+    endpoint.command_timeout,
+  ));
   Ok(Connection {
     requests,
     slots: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
@@ -343,7 +356,10 @@ fn redact_reply(text: &str) -> String {
 /// Replies after which the connection should not be used again: the server became a replica,
 /// is loading, or lost its primary. The caller of that reply gets it as usual.
 fn is_stale_reply(reply: &[u8]) -> bool {
-  reply.first() == Some(&b'-') && [&b"-READONLY"[..], b"-LOADING", b"-MASTERDOWN"].iter().any(|p| reply.starts_with(p))
+  reply.first() == Some(&b'-')
+    && [&b"-READONLY"[..], b"-LOADING", b"-MASTERDOWN"]
+      .iter()
+      .any(|p| reply.starts_with(p))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -373,7 +389,11 @@ async fn drive<S: AsyncRead + AsyncWrite + Send + Unpin>(
 
 /// Writes queued requests, all that wait in one write, and passes each on to the reader
 /// before its bytes go out (so no reply can arrive before its request is known).
-async fn write_loop<W: AsyncWrite + Unpin>(mut writer: W, mut inbox: mpsc::UnboundedReceiver<Queued>, written: mpsc::UnboundedSender<Waiting>) {
+async fn write_loop<W: AsyncWrite + Unpin>(
+  mut writer: W,
+  mut inbox: mpsc::UnboundedReceiver<Queued>,
+  written: mpsc::UnboundedSender<Waiting>,
+) {
   let mut out: Vec<u8> = Vec::with_capacity(16 * 1024);
   while let Some(first) = inbox.recv().await {
     let mut next = Some(first);

@@ -21,7 +21,10 @@ impl Peer {
         out.push(self.buf.split_to(len).freeze());
         continue;
       }
-      assert!(self.socket.read_buf(&mut self.buf).await.unwrap() > 0, "the client closed the connection");
+      assert!(
+        self.socket.read_buf(&mut self.buf).await.unwrap() > 0,
+        "the client closed the connection"
+      );
     }
     out
   }
@@ -120,7 +123,15 @@ async fn null_bulks_and_arrays_are_replies() {
   })
   .await;
   let mut pipe = redis::pipe();
-  pipe.cmd("GET").arg("a").cmd("LRANGE").arg("b").arg(0).arg(1).cmd("KEYS").arg("none");
+  pipe
+    .cmd("GET")
+    .arg("a")
+    .cmd("LRANGE")
+    .arg("b")
+    .arg(0)
+    .arg(1)
+    .cmd("KEYS")
+    .arg("none");
   let replies = conn.send(Request::pipeline(&pipe).unwrap(), soon(2000)).await.unwrap().values();
   assert_eq!(replies, vec![Value::Nil, Value::Nil, Value::Array(vec![])]);
 }
@@ -176,7 +187,13 @@ async fn a_request_that_timed_out_in_the_queue_is_never_written() {
     outcome
   };
   let (big, small) = tokio::join!(big, small);
-  assert_eq!(small.err(), Some(Error::TimedOut { sent: false, after: Duration::from_secs(20) }));
+  assert_eq!(
+    small.err(),
+    Some(Error::TimedOut {
+      sent: false,
+      after: Duration::from_secs(20)
+    })
+  );
   assert_eq!(big.unwrap().values(), vec![Value::Okay]);
   let probe = conn.send(Request::command(redis::cmd("ECHO").arg("probe")), soon(5000)).await;
   assert_eq!(probe.unwrap().values(), vec![Value::SimpleString("PONG".into())]);
@@ -217,7 +234,10 @@ async fn the_socket_closes_as_soon_as_the_last_handle_is_gone() {
   tokio::time::sleep(Duration::from_millis(100)).await;
   call.abort();
   drop(conn);
-  let waited = tokio::time::timeout(Duration::from_secs(2), closed).await.expect("socket still open").unwrap();
+  let waited = tokio::time::timeout(Duration::from_secs(2), closed)
+    .await
+    .expect("socket still open")
+    .unwrap();
   assert!(waited < Duration::from_secs(2));
 }
 
@@ -260,10 +280,26 @@ fn login_replies_are_judged() {
   let error = |line: &str| redis::parse_redis_value(line.as_bytes()).unwrap();
   let wrongpass = judge_login_reply(Step::Auth, error("-WRONGPASS invalid username-password pair\r\n")).unwrap_err();
   assert!(wrongpass.permanent && wrongpass.message.contains("authentication failed"));
-  assert!(judge_login_reply(Step::Select, error("-ERR DB index is out of range\r\n")).unwrap_err().permanent);
-  assert!(judge_login_reply(Step::Auth, error("-NOPERM this user has no permissions\r\n")).unwrap_err().permanent);
-  assert!(!judge_login_reply(Step::Ping, error("-LOADING Redis is loading the dataset in memory\r\n")).unwrap_err().permanent);
-  assert!(judge_login_reply(Step::Ping, error("-NOPERM this user has no permissions to run the 'ping' command\r\n")).is_ok());
+  assert!(
+    judge_login_reply(Step::Select, error("-ERR DB index is out of range\r\n"))
+      .unwrap_err()
+      .permanent
+  );
+  assert!(
+    judge_login_reply(Step::Auth, error("-NOPERM this user has no permissions\r\n"))
+      .unwrap_err()
+      .permanent
+  );
+  assert!(
+    !judge_login_reply(Step::Ping, error("-LOADING Redis is loading the dataset in memory\r\n"))
+      .unwrap_err()
+      .permanent
+  );
+  assert!(judge_login_reply(
+    Step::Ping,
+    error("-NOPERM this user has no permissions to run the 'ping' command\r\n")
+  )
+  .is_ok());
   let replica = redis::parse_redis_value(b"*5\r\n$5\r\nslave\r\n$9\r\n127.0.0.1\r\n:6379\r\n$9\r\nconnected\r\n:1\r\n").unwrap();
   assert!(!judge_login_reply(Step::Role, replica).unwrap_err().permanent);
 }
