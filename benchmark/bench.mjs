@@ -173,7 +173,7 @@ try {
 
   // The floor of a native call: an empty batch crosses to tokio and back and does nothing else.
   const bare = new native_.NativeStore({ host: connection.host, port: connection.port })
-  const floor = { sequential: await measure(() => bare.batch('[]'), 1), inFlight64: await measure(() => bare.batch('[]'), CONCURRENCY) }
+  const floor = { sequential: await measure(() => bare.batch('[]', false), 1), inFlight64: await measure(() => bare.batch('[]', false), CONCURRENCY) }
   bare.close()
   console.log(`native call floor (empty batch)  1: ${Math.round(floor.sequential.opsPerSec)}/s p50 ${floor.sequential.p50.toFixed(3)} ms | 64: ${Math.round(floor.inFlight64.opsPerSec)}/s`)
 

@@ -137,8 +137,9 @@ impl NativeStore {
       self.store.clone()
     };
     let call = call(store.clone());
+    let call = store.bounded(call);
     env.spawn_future(async move {
-      let result = store.bounded(call).await;
+      let result = call.await;
       crate::spin::after_call(busy_poll);
       result.map_err(js)
     })

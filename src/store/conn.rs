@@ -35,18 +35,9 @@ tokio::task_local! {
   static DEADLINE: Instant;
 }
 
-/// Runs one call with `timeout` as its whole budget.
-pub async fn bounded<T, F: std::future::Future<Output = Result<T>>>(timeout: Duration, call: F) -> Result<T> {
-  let deadline = Instant::now() + timeout;
-  match DEADLINE.scope(deadline, tokio::time::timeout_at(deadline, call)).await {
-    Ok(result) => result,
-    // The steps inside classify their own timeouts; this is the net under steps that wait on
-    // something else (a backoff, say), where a write may have gone out before.
-    Err(_) => Err(StoreError::new(
-      Code::Timeout,
-      format!("no result within {} ms", timeout.as_millis()),
-    )),
-  }
+/// Runs one call with `timeout` as its whole budget, counted from now.
+pub fn bounded<T, F: std::future::Future<Output = Result<T>>>(timeout: Duration, call: F) -> impl std::future::Future<Output = Result<T>> {
+  DEADLINE.scope(Instant::now() + timeout, call)
 }
 
 /// The deadline of the call being served, or `timeout` from now outside of one.
@@ -160,9 +151,12 @@ impl Connector {
   /// keeps the requests in the order of the calls.
   pub async fn lease(self: &Arc<Self>) -> Result<Lease> {
     let deadline = deadline(self.endpoint.command_timeout);
-    let _turn = match tokio::time::timeout_at(deadline, self.turn.lock()).await {
+    let _turn = match self.turn.try_lock() {
       Ok(turn) => turn,
-      Err(_) => return Err(self.unavailable()),
+      Err(_) => match tokio::time::timeout_at(deadline, self.turn.lock()).await {
+        Ok(turn) => turn,
+        Err(_) => return Err(self.unavailable()),
+      },
     };
     if let Some(lease) = self.current()? {
       return Ok(lease);

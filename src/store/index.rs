@@ -490,9 +490,15 @@ impl Store {
   pub async fn index_update_with_retry(&self, key: &str, id: &str, partial_json: &str, max_retries: u32) -> Result<()> {
     let ctx = |e: StoreError| e.context("index.updateWithRetry", &target(&[key, id]));
     let mut last = StoreError::invalid("maxRetries must be at least 1");
+    let deadline = super::conn::deadline(self.command_timeout);
     for attempt in 0..max_retries {
       if attempt > 0 {
-        tokio::time::sleep(Duration::from_millis(10 << (attempt - 1).min(10))).await;
+        let wake = tokio::time::Instant::now() + Duration::from_millis(10 << (attempt - 1).min(10));
+        // the command timeout bounds the whole call: no try that could not finish in it
+        if wake >= deadline {
+          break;
+        }
+        tokio::time::sleep_until(wake).await;
       }
       match self.index_update(key, id, partial_json).await {
         Ok(true) => return Ok(()),

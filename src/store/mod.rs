@@ -90,8 +90,8 @@ impl Store {
   }
 
   /// Runs one call of the API within the command timeout, all its steps included.
-  pub async fn bounded<T>(&self, call: impl Future<Output = Result<T>>) -> Result<T> {
-    conn::bounded(self.command_timeout, call).await
+  pub fn bounded<T>(&self, call: impl Future<Output = Result<T>>) -> impl Future<Output = Result<T>> {
+    conn::bounded(self.command_timeout, call)
   }
 
   /// Drops the connections; every later call fails with CLOSED. Closing twice is harmless.

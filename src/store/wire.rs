@@ -547,14 +547,14 @@ impl Connection {
         Replies::Values(Vec::new())
       });
     }
-    let slot = match tokio::time::timeout_at(deadline, self.slots.clone().acquire_owned()).await {
-      Ok(Ok(slot)) => slot,
-      Ok(Err(_)) => return Err(Error::NotSent("the connection was closed".into())),
-      Err(_) => {
-        return Err(Error::NotSent(format!(
-          "{MAX_IN_FLIGHT} requests were already waiting on this connection"
-        )))
-      }
+    let slot = match self.slots.clone().try_acquire_owned() {
+      Ok(slot) => slot,
+      // full: wait for a slot (first come, first served) within the deadline
+      Err(_) => match tokio::time::timeout_at(deadline, self.slots.clone().acquire_owned()).await {
+        Ok(Ok(slot)) => slot,
+        Ok(Err(_)) => return Err(Error::NotSent("the connection was closed".into())),
+        Err(_) => return Err(Error::NotSent(format!("{MAX_IN_FLIGHT} requests were already waiting on this connection"))),
+      },
     };
     let state = Arc::new(AtomicU8::new(QUEUED));
     let (answer, replied) = oneshot::channel();
