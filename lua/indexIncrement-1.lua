@@ -20,6 +20,16 @@
   Nothing is written unless the status is 0.
 ]]
 local rcall = redis.call
+-- Whether the stored text `s` is a number as JSON writes it ('7', '-1.5', '2e3'): Redis's own
+-- float parser also takes '007', '0x1A' or '1.', strings that must not become numbers.
+local function is_json_number(s)
+  local int, frac, exp = string.match(s, '^%-?(%d+)(%.?%d*)([eE]?[%+%-]?%d*)$')
+  if not int or (#int > 1 and string.sub(int, 1, 1) == '0') or frac == '.' then
+    return false
+  end
+  return exp == '' or string.match(exp, '^[eE][%+%-]?%d+$') ~= nil
+end
+
 local meta, field = KEYS[1], ARGV[2]
 -- the field and its ancestors in one read (found[1] is the field, found[i] is ARGV[i + 2])
 local found = rcall('HMGET', meta, field, unpack(ARGV, 4))

@@ -29,6 +29,29 @@ pub fn encode_json(json: &str) -> Option<std::borrow::Cow<'_, str>> {
   }
 }
 
+/// The stored form of a kv value: as [`encode_json`], except that a string Redis would read as a
+/// number without being one in JSON (`'007'`, `'0x1A'`, `'+5'`, `'.5'`, `'inf'`) is stored as a
+/// JSON string literal too. INCRBYFLOAT then refuses it, as it refuses `'"7"'`, so `kv.increment`
+/// never turns such a string into a number; both readers still return the string.
+pub fn encode_kv_json(json: &str) -> Option<std::borrow::Cow<'_, str>> {
+  let stored = encode_json(json)?;
+  if json.trim_start_matches(is_json_whitespace).starts_with('"') && redis_reads_as_number(&stored) {
+    return Some(serde_json::to_string(stored.as_ref()).expect("strings always serialise").into());
+  }
+  Some(stored)
+}
+
+/// Whether Redis's float parser (`strtold`, which takes hex, `inf`, leading zeros and signs)
+/// may accept `s`. Generous: storing a string quoted only costs two bytes.
+fn redis_reads_as_number(s: &str) -> bool {
+  let unsigned = s.strip_prefix(['+', '-']).unwrap_or(s);
+  let hex = unsigned.strip_prefix("0x").or_else(|| unsigned.strip_prefix("0X"));
+  match hex {
+    Some(digits) => !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_hexdigit() || matches!(b, b'.' | b'p' | b'P' | b'+' | b'-')),
+    None => !s.starts_with(is_json_whitespace) && s.parse::<f64>().is_ok(),
+  }
+}
+
 /// Stores a JSON string value (already decoded).
 pub fn encode_str(s: &str) -> String {
   if is_json(s) {
@@ -95,6 +118,20 @@ pub fn push_json_string(s: &str, out: &mut String) {
 #[cfg(test)]
 mod tests {
   use super::*;
+
+  #[test]
+  fn kv_strings_redis_would_count_are_quoted() {
+    for s in ["007", "0x1A", "+5", ".5", "5.", "inf", "-Infinity", "nan", "1e5", "7"] {
+      let json = serde_json::to_string(s).unwrap();
+      let stored = encode_kv_json(&json).unwrap();
+      assert_eq!(stored, json, "{s}");
+      assert_eq!(decode(&stored), json, "{s}");
+    }
+    for s in ["word", "x7", "0xg", "", "1.2.3"] {
+      assert_eq!(encode_kv_json(&serde_json::to_string(s).unwrap()).unwrap(), s, "{s:?}");
+    }
+    assert_eq!(encode_kv_json("7").unwrap(), "7");
+  }
 
   fn raw(text: &str) -> Value {
     serde_json::from_str(text).unwrap()

@@ -134,10 +134,7 @@ impl Store {
       "kv.get" => single(kv::get(&text(args, 1)?)),
       "kv.set" => single(kv::set(&text(args, 1)?, value(args, 2)?, optional_number(args, 3)?)?),
       "kv.delete" => single(kv::delete(&text(args, 1)?)),
-      "kv.increment" => {
-        let (key, by) = (text(args, 1)?, number(args, 2)?);
-        piped(kv::increment(&key, by)?, async move { self.kv_increment(&key, by).await }.boxed())
-      }
+      "kv.increment" => single(kv::increment(&text(args, 1)?, number(args, 2)?)?),
       "stream.append" => single(stream::append(&text(args, 1)?, value(args, 2)?, self.trim)?),
       "stream.delete" => single(stream::delete(&text(args, 1)?)),
       "index.add" => {

@@ -3,7 +3,6 @@
 use super::{number_arg, parse_number, target, text, Kind, Piped, Store};
 use crate::codec::scalar;
 use crate::error::{Code, Result, StoreError};
-use crate::scripts::{self, ScriptCall};
 
 /// Keys `kv.clear` asks SCAN to look at per round trip; the matches of each page are deleted
 /// in one pipeline.
@@ -23,7 +22,7 @@ pub(super) fn get(key: &str) -> Piped {
 /// `kv.set`: stores the JSON value `value_json`, expiring after `ttl_seconds` when given.
 pub(super) fn set(key: &str, value_json: &str, ttl_seconds: Option<f64>) -> Result<Piped> {
   let ctx = |e: StoreError| e.context("kv.set", &target(&[key]));
-  let stored = scalar::encode_json(value_json).ok_or_else(|| ctx(StoreError::invalid("the value is not JSON")))?;
+  let stored = scalar::encode_kv_json(value_json).ok_or_else(|| ctx(StoreError::invalid("the value is not JSON")))?;
   let mut cmd = redis::cmd("SET");
   cmd.arg(key).arg(stored.as_ref());
   if let Some(ttl) = ttl_seconds {
@@ -43,37 +42,24 @@ pub(super) fn delete(key: &str) -> Piped {
   Piped::write("kv.delete", target(&[key]), cmd, deleted)
 }
 
-/// `kv.increment`: adds `by` to the number at `key` (0 when missing); the new value. A script,
-/// so that a stored string Redis would read as a number (`"007"`) is refused, not changed.
+/// `kv.increment`: adds `by` to the number at `key` (0 when missing); the new value. A string
+/// that Redis would read as a number is never stored bare (see [`scalar::encode_kv_json`]), so
+/// INCRBYFLOAT refuses every value that is not a number.
 pub(super) fn increment(key: &str, by: f64) -> Result<Piped> {
-  let call = increment_call(key, by)?;
-  Ok(Piped::new(
-    Kind::Write,
-    "kv.increment",
-    target(&[key]),
-    vec![call.into_evalsha()],
-    Box::new(|mut replies| increment_outcome(replies.pop().unwrap_or(redis::Value::Nil)).map(Some)),
-  ))
-}
-
-fn increment_call(key: &str, by: f64) -> Result<ScriptCall> {
   if !by.is_finite() {
     return Err(StoreError::invalid("the amount must be a finite number").context("kv.increment", &target(&[key])));
   }
-  let mut call = ScriptCall::new(&scripts::KV_INCREMENT, &[key]);
-  call.arg(number_arg(by));
-  Ok(call)
-}
-
-/// The increment script's reply (see its header) as the JSON result.
-fn increment_outcome(reply: redis::Value) -> Result<String> {
-  match reply {
-    redis::Value::Int(-1) => Err(StoreError::invalid("the key holds a value that is not a number")),
-    reply => {
-      let value = text(reply).ok_or_else(|| StoreError::new(Code::Redis, "INCRBYFLOAT gave no number"))?;
-      Ok(number_arg(parse_number(&value)?))
-    }
-  }
+  let mut cmd = redis::cmd("INCRBYFLOAT");
+  cmd.arg(key).arg(number_arg(by));
+  let mut single = Piped::write("kv.increment", target(&[key]), cmd, |reply| {
+    let value = text(reply).ok_or_else(|| StoreError::new(Code::Redis, "INCRBYFLOAT gave no number"))?;
+    Ok(number_arg(parse_number(&value)?))
+  });
+  single.refine = |e| match e.code {
+    Code::Redis if e.message.contains("not a valid float") => StoreError::invalid("the key holds a value that is not a number"),
+    _ => e,
+  };
+  Ok(single)
 }
 
 /// A DEL-like reply as JSON: whether anything was deleted.
@@ -82,16 +68,6 @@ pub(super) fn deleted(reply: redis::Value) -> Result<String> {
 }
 
 impl Store {
-  /// `kv.increment` the regular way, for a batch whose script Redis had not cached.
-  pub async fn kv_increment(&self, key: &str, by: f64) -> Result<String> {
-    let call = increment_call(key, by)?;
-    let reply: redis::Value = self
-      .run_script(Kind::Write, &call)
-      .await
-      .map_err(|e| e.context("kv.increment", &target(&[key])))?;
-    increment_outcome(reply).map_err(|e| e.context("kv.increment", &target(&[key])))
-  }
-
   /// Deletes every key matching the glob `pattern`; returns how many were deleted.
   ///
   /// Keys are deleted one DEL each, pipelined per SCAN page, so that a key this connection may
