@@ -31,7 +31,10 @@ pub static INDEX_DELETE: LazyLock<Script> = LazyLock::new(|| Script::new(include
 
 /// SCRIPT LOAD of every script.
 pub fn loads() -> Vec<redis::Cmd> {
-  [&INDEX_ADD, &INDEX_UPDATE, &INDEX_INCREMENT, &INDEX_DELETE].iter().map(|s| s.load()).collect()
+  [&INDEX_ADD, &INDEX_UPDATE, &INDEX_INCREMENT, &INDEX_DELETE]
+    .iter()
+    .map(|s| s.load())
+    .collect()
 }
 
 /// One call of a script, built straight into its EVALSHA command (sent alone or inside a

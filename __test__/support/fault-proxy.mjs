@@ -1,14 +1,16 @@
 // A TCP proxy on a free loopback port, for network faults between a store and its redis-server:
-// connections pass through, are held open while their bytes are dropped (a host that vanished),
-// or are reset; and the server new connections reach can change (a failover behind a VIP).
+// connections pass through, are slowed down, are held open while their bytes are dropped (a host
+// that vanished), or are reset; and the server new connections reach can change (a failover
+// behind a VIP).
 import net from 'node:net'
 
 /**
  * @param {number} targetPort the redis-server new connections reach
- * @returns {Promise<{ port: number, connections: number, retarget(port: number): void, blackhole(): void, reset(): void, close(): Promise<void> }>}
+ * @returns {Promise<{ port: number, connections: number, retarget(port: number): void, slow(ms: number): void, blackhole(): void, reset(): void, close(): Promise<void> }>}
  */
 export async function startProxy(targetPort) {
   let target = targetPort
+  let delay = 0
   const pairs = new Set()
   let accepted = 0
   const server = net.createServer((client) => {
@@ -18,7 +20,10 @@ export async function startProxy(targetPort) {
     pairs.add(pair)
     const forward = (from, to) =>
       from.on('data', (chunk) => {
-        if (!pair.silent) to.write(chunk)
+        if (pair.silent) return
+        // chunks keep their order: each waits the same delay after the one before
+        if (delay > 0) setTimeout(() => pair.silent || to.write(chunk), delay)
+        else to.write(chunk)
       })
     forward(client, upstream)
     forward(upstream, client)
@@ -39,6 +44,10 @@ export async function startProxy(targetPort) {
     },
     retarget(port) {
       target = port
+    },
+    /** Every chunk, either way, arrives `ms` later (0: at once). */
+    slow(ms) {
+      delay = ms
     },
     /** The connections open now stay open but carry nothing more, either way. */
     blackhole() {

@@ -47,7 +47,12 @@ fn redis_reads_as_number(s: &str) -> bool {
   let unsigned = s.strip_prefix(['+', '-']).unwrap_or(s);
   let hex = unsigned.strip_prefix("0x").or_else(|| unsigned.strip_prefix("0X"));
   match hex {
-    Some(digits) => !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_hexdigit() || matches!(b, b'.' | b'p' | b'P' | b'+' | b'-')),
+    Some(digits) => {
+      !digits.is_empty()
+        && digits
+          .bytes()
+          .all(|b| b.is_ascii_hexdigit() || matches!(b, b'.' | b'p' | b'P' | b'+' | b'-'))
+    }
     None => !s.starts_with(is_json_whitespace) && s.parse::<f64>().is_ok(),
   }
 }

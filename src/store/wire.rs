@@ -553,7 +553,11 @@ impl Connection {
       Err(_) => match tokio::time::timeout_at(deadline, self.slots.clone().acquire_owned()).await {
         Ok(Ok(slot)) => slot,
         Ok(Err(_)) => return Err(Error::NotSent("the connection was closed".into())),
-        Err(_) => return Err(Error::NotSent(format!("{MAX_IN_FLIGHT} requests were already waiting on this connection"))),
+        Err(_) => {
+          return Err(Error::NotSent(format!(
+            "{MAX_IN_FLIGHT} requests were already waiting on this connection"
+          )))
+        }
       },
     };
     let state = Arc::new(AtomicU8::new(QUEUED));
