@@ -330,6 +330,31 @@ describe('connection', () => {
     })
   })
 
+  test('a store called every 5 ms does not keep its I/O thread polling between calls', () =>
+    withOwnServer({}, async (store) => {
+      // CPU time of the store's I/O thread, from /proc (clock ticks of 10 ms)
+      const ioThreadMs = () => {
+        let ticks = 0
+        for (const tid of readdirSync('/proc/self/task')) {
+          const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8')
+          if (!stat.includes('(nvent-redis)')) continue
+          const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+          ticks += Number(fields[11]) + Number(fields[12])
+        }
+        return ticks * 10
+      }
+      await store.kv.set('paced', 1)
+      const calls = 600
+      const before = ioThreadMs()
+      for (let i = 0; i < calls; i++) {
+        await store.kv.get('paced')
+        await new Promise((r) => setTimeout(r, 5))
+      }
+      const used = ioThreadMs() - before
+      // the work of a call is ~10-30 µs of this thread; polling 100 µs after each would add 60 ms
+      expect(used).toBeLessThan(calls * 0.05 + 10)
+    }))
+
   test('worker threads may close, keep or be terminated with calls in flight, and the process lives on', () =>
     withOwnServer({}, async (_store, admin) => {
       const script = fileURLToPath(new URL('./support/worker-threads.mjs', import.meta.url))

@@ -6,6 +6,7 @@
 //   BENCH_ROUNDS=1 npm run bench       # one round instead of the best of 2 (see below)
 //   BENCH_BUSY_POLL=0 npm run bench    # this package with busyPollMicros: 0 (default 100)
 //   BENCH_ONLY=kv.get,index.read npm run bench
+//   npm run bench -- --paced           # calls spread at fixed rates instead (benchmark/paced.mjs)
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { cpus, totalmem } from 'node:os'
 import { fileURLToPath } from 'node:url'
@@ -14,6 +15,12 @@ import IORedis from 'ioredis'
 import { RedisStore } from '../store.mjs'
 import native_ from '../index.js'
 import { startRedis } from '../scripts/redis-server.mjs'
+
+if (process.argv.includes('--paced')) {
+  // `npm run bench -- --paced`: the paced benchmark instead (benchmark/paced.mjs)
+  await import('./paced.mjs')
+  process.exit(0)
+}
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 0.75)

@@ -138,6 +138,7 @@ impl NativeStore {
     };
     let call = call(store.clone());
     let call = store.bounded(call);
+    crate::spin::call_started(busy_poll);
     env.spawn_future(async move {
       let result = call.await;
       crate::spin::after_call(busy_poll);

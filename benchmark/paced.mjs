@@ -1,0 +1,195 @@
+// Paced benchmark: what one call costs at the load a Nitro server usually sees — calls spread
+// evenly at a fixed rate, far below saturation — for this package and 0.5.15 in turns, on one
+// throwaway Redis. Per operation and rate: process CPU time per call (all threads), the event
+// loop's busy time per call, Redis's own CPU time per call, and p50/p99 latency.
+//   npm run bench:paced                       # every operation at 1000, 5000 and 20000 calls/s
+//   PACED_RATES=1000 PACED_SECONDS=1 npm run bench:paced
+//   PACED_ONLY=kv.get,kv.set npm run bench:paced
+//   BENCH_BUSY_POLL=0 npm run bench:paced      # this package with busyPollMicros: 0
+//
+// Pacing: Node's timers tick at most once a millisecond, so each tick issues the calls that are
+// due, each from its own macrotask (setImmediate), so that no two share a tick's batch. The
+// figures include the pacer's own cost, the same for both adapters; the JSON also has them with
+// a baseline run of the pacer (calls that do nothing) subtracted ("net"), which overstates the
+// pacer's share (its wake-ups coincide with the calls' own).
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { cpus, totalmem } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { performance } from 'node:perf_hooks'
+import IORedis from 'ioredis'
+import { RedisStore } from '../store.mjs'
+import { startRedis } from '../scripts/redis-server.mjs'
+
+const root = fileURLToPath(new URL('..', import.meta.url))
+const SECONDS = Number(process.env.PACED_SECONDS ?? 2)
+const RATES = (process.env.PACED_RATES ?? '1000,5000,20000').split(',').map(Number)
+const ONLY = process.env.PACED_ONLY?.split(',')
+/** Calls outstanding at most; a rate an adapter cannot sustain shows as a lower achieved rate. */
+const MAX_OUTSTANDING = 256
+
+async function loadSeed() {
+  const source = readFileSync(join(root, 'node_modules/seed-adapter-store-redis/dist/runtime/adapter.js'), 'utf8')
+  const dir = join(root, '.tmp', 'bench')
+  mkdirSync(dir, { recursive: true })
+  const file = join(dir, 'seed-adapter.mjs')
+  writeFileSync(file, source.replace('from "#imports"', `from ${JSON.stringify(join(root, '__test__/support/nvent-imports.mjs'))}`))
+  return (await import(file)).RedisStoreAdapter
+}
+
+const now = () => Number(process.hrtime.bigint()) / 1e6
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
+
+async function redisCpuMs(redis) {
+  const info = await redis.info('cpu')
+  const field = (name) => Number(info.match(new RegExp(`${name}:([\\d.]+)`))[1])
+  return (field('used_cpu_sys') + field('used_cpu_user')) * 1000
+}
+
+/** Calls `op(i)` at `rate` per second for SECONDS; returns what each call cost. */
+async function paced(op, rate, redis) {
+  const total = Math.round(rate * SECONDS)
+  const latencies = []
+  let issued = 0
+  let outstanding = 0
+  let skipped = 0
+  let errors = 0
+  const call = () => {
+    if (outstanding >= MAX_OUTSTANDING) {
+      skipped++
+      return
+    }
+    outstanding++
+    const t = now()
+    op(issued).then(
+      () => latencies.push(now() - t),
+      () => errors++,
+    ).finally(() => outstanding--)
+  }
+  const redisBefore = await redisCpuMs(redis)
+  const cpuBefore = process.cpuUsage()
+  const eluBefore = performance.eventLoopUtilization()
+  const start = now()
+  await new Promise((resolve) => {
+    const tick = () => {
+      const due = Math.min(total, Math.floor(((now() - start) / 1000) * rate) + 1)
+      while (issued < due) {
+        issued++
+        setImmediate(call)
+      }
+      if (issued < total) setTimeout(tick, 1)
+      else resolve()
+    }
+    tick()
+  })
+  while (outstanding > 0) await sleep(1)
+  const elapsed = now() - start
+  const cpu = process.cpuUsage(cpuBefore)
+  const elu = performance.eventLoopUtilization(eluBefore)
+  const redisCpu = (await redisCpuMs(redis)) - redisBefore
+  latencies.sort((a, b) => a - b)
+  const at = (q) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? NaN
+  const calls = latencies.length + errors
+  return {
+    rate,
+    achieved: (calls / elapsed) * 1000,
+    calls,
+    skipped,
+    errors,
+    cpuUsPerCall: (cpu.user + cpu.system) / calls,
+    eventLoopUsPerCall: (elu.active * 1000) / calls,
+    redisCpuUsPerCall: (redisCpu * 1000) / calls,
+    p50: at(0.5),
+    p99: at(0.99),
+  }
+}
+
+function operations(store, tag) {
+  const k = (s) => `paced:${tag}:${s}`
+  return {
+    'kv.get': () => store.kv.get(k('kv')),
+    'kv.set': (i) => store.kv.set(k(`set:${i % 1000}`), { owner: 'worker-1', i }),
+    'index.get': (i) => store.index.get(k('index'), `run-${i % 1000}`),
+    'index.update': (i) => store.index.update(k('hot'), 'run', { stats: { done: i } }),
+    'index.read 50': () => store.index.read(k('index'), { limit: 50 }),
+    'stream.append': (i) => store.stream.append(k('append'), { type: 'step.completed', runId: 'r1', stepName: 's', attempt: 1, data: { i } }),
+    'stream.read 50': () => store.stream.read(k('stream'), { limit: 50 }),
+  }
+}
+
+async function fixtures(store, tag) {
+  const k = (s) => `paced:${tag}:${s}`
+  await Promise.all(Array.from({ length: 200 }, (_, i) => store.stream.append(k('stream'), { type: 'step.completed', runId: 'r1', data: { i } })))
+  await Promise.all(Array.from({ length: 1000 }, (_, i) => store.index.add(k('index'), `run-${i}`, i, { status: 'completed', stats: { steps: 3, done: i % 3 } })))
+  await store.index.add(k('hot'), 'run', 1, { status: 'running', stats: { done: 0 } })
+  await store.kv.set(k('kv'), { owner: 'worker-1', at: 1_700_000_000_000 })
+}
+
+const server = process.env.REDIS_URL ? null : await startRedis()
+const url = process.env.REDIS_URL ?? server.url
+const { hostname: host, port } = new URL(url)
+const connection = { host, port: Number(port) }
+const redis = new IORedis(url)
+const RedisStoreAdapter = await loadSeed()
+const quiet = { log: console.log, error: console.error }
+console.log = () => {}
+const seed = new RedisStoreAdapter({ connection, prefix: 'nvent', streams: { trim: { maxLen: 10000, approx: true } } })
+console.log = quiet.log
+const busyPoll = process.env.BENCH_BUSY_POLL
+const native = new RedisStore({ connection, logger: false, ...(busyPoll ? { busyPollMicros: Number(busyPoll) } : {}) })
+
+try {
+  const adapters = { native, '0.5.15': seed }
+  const ops = {}
+  for (const [name, store] of Object.entries(adapters)) {
+    await fixtures(store, name)
+    ops[name] = operations(store, name)
+  }
+  // what the pacer itself costs, subtracted from both adapters' figures
+  const baseline = {}
+  for (const rate of RATES) baseline[rate] = await paced(() => Promise.resolve(), rate, redis)
+
+  const rows = []
+  for (const op of Object.keys(ops.native)) {
+    if (ONLY && !ONLY.some((o) => op.startsWith(o))) continue
+    for (const rate of RATES) {
+      const row = { op, rate }
+      for (const name of Object.keys(adapters)) {
+        const fn = ops[name][op]
+        for (let i = 0; i < 200; i++) await fn(i) // warm up: connections, scripts, JIT
+        await sleep(20)
+        const r = await paced(fn, rate, redis)
+        r.netCpuUsPerCall = r.cpuUsPerCall - baseline[rate].cpuUsPerCall
+        r.netEventLoopUsPerCall = r.eventLoopUsPerCall - baseline[rate].eventLoopUsPerCall
+        row[name] = r
+      }
+      const n = row.native
+      const s = row['0.5.15']
+      row.cpuRatio = n.cpuUsPerCall / s.cpuUsPerCall
+      row.eventLoopRatio = n.eventLoopUsPerCall / s.eventLoopUsPerCall
+      rows.push(row)
+      const fmt = (r) => `${Math.round(r.achieved).toString().padStart(6)}/s cpu ${r.cpuUsPerCall.toFixed(1).padStart(6)} µs loop ${r.eventLoopUsPerCall.toFixed(1).padStart(5)} µs redis ${r.redisCpuUsPerCall.toFixed(1).padStart(5)} µs p50 ${r.p50.toFixed(3)} p99 ${r.p99.toFixed(3)}`
+      console.log(`${op.padEnd(15)} @${String(rate).padStart(5)}  native ${fmt(n)} | 0.5.15 ${fmt(s)} | cpu ×${row.cpuRatio.toFixed(2)} loop ×${row.eventLoopRatio.toFixed(2)}`)
+    }
+  }
+  const result = {
+    date: new Date().toISOString(),
+    machine: { cpus: cpus().length, cpu: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version, redis: (await redis.info('server')).match(/redis_version:(\S+)/)?.[1] },
+    secondsPerMeasurement: SECONDS,
+    busyPollMicros: busyPoll === undefined ? 'default' : Number(busyPoll),
+    baseline,
+    rows,
+  }
+  const dir = join(root, 'benchmark', 'results')
+  mkdirSync(dir, { recursive: true })
+  const file = join(dir, `paced-${result.date.replace(/[:.]/g, '-')}.json`)
+  writeFileSync(file, JSON.stringify(result, null, 2))
+  console.log(`\nresults: ${file}`)
+} finally {
+  await native.close()
+  console.log = () => {}
+  await seed.close()
+  console.log = quiet.log
+  redis.disconnect()
+  await server?.stop()
+}
