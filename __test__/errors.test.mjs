@@ -330,30 +330,33 @@ describe('connection', () => {
     })
   })
 
-  test('a store called every 5 ms does not keep its I/O thread polling between calls', () =>
-    withOwnServer({}, async (store) => {
-      // CPU time of the store's I/O thread, from /proc (clock ticks of 10 ms)
-      const ioThreadMs = () => {
-        let ticks = 0
-        for (const tid of readdirSync('/proc/self/task')) {
-          const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8')
-          if (!stat.includes('(nvent-redis)')) continue
-          const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-          ticks += Number(fields[11]) + Number(fields[12])
-        }
-        return ticks * 10
+  test('a store called every 5 ms does not keep its I/O thread polling between calls', async () => {
+    // CPU time of the store's I/O thread in ms, from the scheduler's account in /proc
+    const ioThreadMs = () => {
+      let ms = 0
+      for (const tid of readdirSync('/proc/self/task')) {
+        if (readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim() !== 'nvent-redis') continue
+        ms += Number(readFileSync(`/proc/self/task/${tid}/sched`, 'utf8').match(/se\.sum_exec_runtime\s*:\s*([\d.]+)/)[1])
       }
+      return ms
+    }
+    // µs of that thread per call, for 400 calls 5 ms apart
+    const perCall = async (store) => {
       await store.kv.set('paced', 1)
-      const calls = 600
       const before = ioThreadMs()
-      for (let i = 0; i < calls; i++) {
+      for (let i = 0; i < 400; i++) {
         await store.kv.get('paced')
         await new Promise((r) => setTimeout(r, 5))
       }
-      const used = ioThreadMs() - before
-      // the work of a call is ~10-30 µs of this thread; polling 100 µs after each would add 60 ms
-      expect(used).toBeLessThan(calls * 0.05 + 10)
-    }))
+      return ((ioThreadMs() - before) / 400) * 1000
+    }
+    let polling, never
+    await withOwnServer({}, async (store) => (polling = await perCall(store)))
+    await withOwnServer({ busyPollMicros: 0 }, async (store) => (never = await perCall(store)))
+    // the calls' own work (some tens of µs each here) is the same; polling 100 µs after each
+    // call would add about that much
+    expect(polling).toBeLessThan(never + 35)
+  })
 
   test('worker threads may close, keep or be terminated with calls in flight, and the process lives on', () =>
     withOwnServer({}, async (_store, admin) => {
