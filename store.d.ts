@@ -56,9 +56,10 @@ export interface RedisStoreOptions {
     trim?: { maxLen?: number; approx?: boolean } | false
   }
   /**
-   * After a call, the I/O thread keeps polling this long before it sleeps, so that the next call
-   * starts without waiting for it to wake (README, Performance). `0` sleeps at once: less CPU
-   * time, slower sequential calls. Process-wide while any store uses it.
+   * While calls follow one another within this many µs, the I/O thread keeps polling this long
+   * after each before it sleeps, so that the next call starts without waiting for it to wake
+   * (README, Performance); calls further apart never pay for it. `0` never polls: less CPU
+   * time, slower back-to-back calls. Process-wide while any store uses it.
    * @default 100
    */
   busyPollMicros?: number

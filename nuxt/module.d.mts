@@ -27,7 +27,8 @@ export interface ModuleOptions {
     trim?: { maxLen?: number; approx?: boolean } | false
   }
   /**
-   * Microseconds the I/O thread keeps polling after a call before it sleeps (`0`: at once).
+   * Microseconds the I/O thread keeps polling after a call before it sleeps, while calls
+   * follow one another that closely (`0`: never).
    * Run time: `NUXT_NVENT_STORE_REDIS_BUSY_POLL_MICROS`.
    * @default 100
    */
