@@ -7,6 +7,8 @@ use crate::error::{Code, Result, StoreError};
 /// Keys `kv.clear` asks SCAN to look at per round trip; the matches of each page are deleted
 /// in one pipeline.
 const CLEAR_SCAN_COUNT: usize = 10_000;
+/// Keys per DEL of `kv.clear`.
+const CLEAR_DEL_BATCH: usize = 256;
 /// Largest TTL accepted, in milliseconds (2^53: beyond it a JS number loses whole milliseconds).
 const MAX_TTL_MS: f64 = 9_007_199_254_740_992.0;
 
@@ -70,8 +72,9 @@ pub(super) fn deleted(reply: redis::Value) -> Result<String> {
 impl Store {
   /// Deletes every key matching the glob `pattern`; returns how many were deleted.
   ///
-  /// Keys are deleted one DEL each, pipelined per SCAN page, so that a key this connection may
-  /// not touch (an ACL rule) is skipped instead of failing the whole batch.
+  /// The matches of each SCAN page are deleted in one pipeline of multi-key DELs. A DEL that
+  /// names a key this connection may not touch (an ACL rule) fails whole and writes nothing;
+  /// its keys are then deleted one by one, so that only the foreign key is skipped.
   pub async fn kv_clear(&self, pattern: &str) -> Result<u64> {
     let ctx = |e: StoreError| e.context("kv.clear", &target(&[pattern]));
     let mut cursor = 0u64;
@@ -91,31 +94,48 @@ impl Store {
         })
         .await
         .map_err(ctx)?;
-      if !keys.is_empty() {
-        let mut pipe = redis::pipe();
-        for key in &keys {
-          pipe.cmd("DEL").arg(key);
+      let batches: Vec<&[Vec<u8>]> = keys.chunks(CLEAR_DEL_BATCH).collect();
+      let mut refused = Vec::new();
+      for (batch, outcome) in batches.iter().zip(self.delete_keys(batches.iter().copied()).await.map_err(ctx)?) {
+        match outcome {
+          Some(n) => deleted += n,
+          None => refused.extend(batch.iter().map(|key| std::slice::from_ref(key))),
         }
-        let replies = self
-          .run(Kind::Write, |c| {
-            let pipe = &pipe;
-            async move { c.query_each(pipe).await }
-          })
-          .await
-          .map_err(ctx)?;
-        for reply in replies {
-          match reply.extract_error() {
-            Ok(redis::Value::Int(n)) => deleted += n as u64,
-            Ok(_) => {}
-            Err(e) if e.code() == Some("NOPERM") => {}
-            Err(e) => return Err(ctx(StoreError::from_redis(&e, true))),
-          }
-        }
+      }
+      if !refused.is_empty() {
+        deleted += self.delete_keys(refused.into_iter()).await.map_err(ctx)?.into_iter().flatten().sum::<u64>();
       }
       if next == 0 {
         return Ok(deleted);
       }
       cursor = next;
     }
+  }
+
+  /// One DEL per batch of keys, in one pipeline: how many each deleted, or `None` for a DEL
+  /// refused for a key this connection may not touch (NOPERM), which deleted nothing.
+  async fn delete_keys<'k>(&self, batches: impl Iterator<Item = &'k [Vec<u8>]>) -> Result<Vec<Option<u64>>> {
+    let mut pipe = redis::pipe();
+    for batch in batches {
+      pipe.cmd("DEL").arg(batch);
+    }
+    if pipe.is_empty() {
+      return Ok(Vec::new());
+    }
+    let replies = self
+      .run(Kind::Write, |c| {
+        let pipe = &pipe;
+        async move { c.query_each(pipe).await }
+      })
+      .await?;
+    replies
+      .into_iter()
+      .map(|reply| match reply.extract_error() {
+        Ok(redis::Value::Int(n)) => Ok(Some(n as u64)),
+        Ok(_) => Ok(Some(0)),
+        Err(e) if e.code() == Some("NOPERM") => Ok(None),
+        Err(e) => Err(StoreError::from_redis(&e, true)),
+      })
+      .collect()
   }
 }
