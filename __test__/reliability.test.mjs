@@ -177,6 +177,24 @@ describe('a password that no longer works', () => {
     }))
 })
 
+describe('ACL key patterns', () => {
+  test('kv.clear skips a key the user may not touch and deletes the rest', () =>
+    withServer({}, async (_, admin, server) => {
+      await admin.call('ACL', 'SETUSER', 'app', 'on', '>pw', '~mine:*', 'resetchannels', '-@all', '+@read', '+@write', '+@keyspace', '+@scripting', '-@dangerous', '+scan')
+      const store = new RedisStore({ connection: { host: '127.0.0.1', port: server.port, username: 'app', password: 'pw' }, logger: false })
+      try {
+        for (let i = 0; i < 600; i++) await admin.set(`mine:${i}`, i)
+        await admin.set('mine-secret', 'theirs')
+        // SCAN lists keys whatever the ACL: the foreign one shares a DEL with 255 of ours
+        expect(await store.kv.clear('mine*')).toBe(600)
+        expect(await admin.get('mine-secret')).toBe('theirs')
+        expect(await admin.keys('mine:*')).toEqual([])
+      } finally {
+        await store.close()
+      }
+    }))
+})
+
 describe('failover', () => {
   test('a primary demoted by REPLICAOF is left for the server that took over; no write is refused for longer', async () => {
     const [a, b] = await Promise.all([startRedis(), startRedis()])
