@@ -10,17 +10,22 @@
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
 export declare class NativeStore {
-  constructor(options: NativeOptions)
+  /**
+   * `settle(id, code, payload)` receives each call's outcome: `code` is `''` and `payload` the
+   * JSON result, or `code` is the error code and `payload` the message. It does not keep the
+   * event loop alive; the JS wrapper does while calls are in flight.
+   */
+  constructor(options: NativeOptions, settle: (arg0: number, arg1: string, arg2: string) => void)
   /** `host:port` of the server. */
   get address(): string
   close(): void
   get closed(): boolean
   /** Runs many calls in one crossing (see src/store/batch.rs for the format). */
-  batch(ops: string, ordered: boolean): Promise<string>
-  streamRead(subject: string, options: NativeStreamReadOptions, ordered: boolean): Promise<string>
-  indexRead(key: string, options: NativeIndexReadOptions, ordered: boolean): Promise<string>
-  indexUpdateWithRetry(key: string, id: string, partial: string, maxRetries: number): Promise<void>
-  kvClear(pattern: string): Promise<number>
+  batch(id: number, ops: string, ordered: boolean): void
+  streamRead(id: number, subject: string, options: NativeStreamReadOptions, ordered: boolean): void
+  indexRead(id: number, key: string, options: NativeIndexReadOptions, ordered: boolean): void
+  indexUpdateWithRetry(id: number, key: string, entry: string, partial: string, maxRetries: number): void
+  kvClear(id: number, pattern: string): void
 }
 
 export interface NativeIndexReadOptions {

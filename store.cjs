@@ -211,9 +211,26 @@ function pickLogger(logger) {
 
 // ---------------------------------------------------------------- the store
 
+// Stores with calls in flight, so that a store the program let go of stays reachable until its
+// calls settle (the native side reaches it only through a WeakRef).
+const busyStores = new Set()
+
+// A timer that never fires, referenced only while its store has calls in flight: the native
+// side reports outcomes through a callback that does not hold the event loop open by itself.
+function idleTimer() {
+  const timer = setInterval(() => {}, 2 ** 31 - 1)
+  timer.unref()
+  return timer
+}
+
 class RedisStore {
   #native
   #logger
+  /** Calls in flight by id: [resolve, reject]. The native side settles them by id. */
+  #waiting = new Map()
+  #nextId = 0
+  /** Holds the event loop open while calls are in flight (the native callback does not). */
+  #keepAlive
   #inOutage = false
   /**
    * Calls made in the current tick, reads and writes apart: [JSON of the call, resolve, reject,
@@ -237,11 +254,13 @@ class RedisStore {
   constructor(options = {}) {
     const settings = nativeOptions(options ?? {})
     this.#logger = pickLogger(options?.logger)
+    const self = new WeakRef(this)
     try {
-      this.#native = new NativeStore(settings)
+      this.#native = new NativeStore(settings, (id, code, payload) => self.deref()?.#settled(id, code, payload))
     } catch (err) {
       throw fromNative(err)
     }
+    this.#keepAlive = idleTimer()
     /** The key prefix nvent uses; the store itself adds no prefix to keys. */
     this.prefix = typeof options?.prefix === 'string' && options.prefix !== '' ? options.prefix : 'nvent'
     Object.defineProperty(this, 'prefix', { writable: false })
@@ -281,7 +300,8 @@ class RedisStore {
             limit: optional(o.limit, num, 'limit', op),
             desc: o.order === 'desc',
           }
-          return native.streamRead(subject, options, this.#followWrites(subject)).then(JSON.parse)
+          const ordered = this.#followWrites(subject)
+          return this.#submit((id) => native.streamRead(id, subject, options, ordered)).then(JSON.parse)
         }),
       delete: (subject) => batched(false, subject, () => `["stream.delete",${q(str(subject, 'subject', 'stream.delete'))}]`),
     })
@@ -306,7 +326,8 @@ class RedisStore {
             limit: optional(o.limit, num, 'limit', op),
             filter: filter && toJson(filter, 'filter', op),
           }
-          return native.indexRead(key, options, this.#followWrites(key)).then(JSON.parse)
+          const ordered = this.#followWrites(key)
+          return this.#submit((id) => native.indexRead(id, key, options, ordered)).then(JSON.parse)
         }),
       update: (key, entryId, partial) =>
         batched(false, key, () => {
@@ -323,7 +344,7 @@ class RedisStore {
           const json = toJson(object(partial, 'partial', op), 'partial', op)
           const entry = id(entryId, op)
           str(key, 'key', op)
-          return this.#whileWriting(key, () => native.indexUpdateWithRetry(key, entry, json, maxRetries))
+          return this.#whileWriting(key, () => this.#submit((id) => native.indexUpdateWithRetry(id, key, entry, json, maxRetries))).then(() => undefined)
         }),
       increment: (key, entryId, field, by = 1) =>
         batched(false, key, () => {
@@ -347,7 +368,7 @@ class RedisStore {
         call(() => {
           str(pattern, 'pattern', 'kv.clear')
           // it may delete any key: until it is done, every read waits behind it
-          return this.#whileWriting(null, () => native.kvClear(pattern))
+          return this.#whileWriting(null, () => this.#submit((id) => native.kvClear(id, pattern))).then(Number)
         }),
       increment: (key, by = 1) =>
         batched(false, key, () => `["kv.increment",${q(str(key, 'key', 'kv.increment'))},${finite(by, 'by', 'kv.increment')}]`),
@@ -372,6 +393,7 @@ class RedisStore {
   /** Closes the connection. Final: later calls reject with code CLOSED. A second close is harmless. */
   async close() {
     this.#native.close()
+    if (this.#waiting.size === 0) this.#dropKeepAlive()
   }
 
   /** `host:port` of the Redis server (never the credentials). */
@@ -457,7 +479,8 @@ class RedisStore {
     try {
       let batch = '['
       for (let i = 0; i < calls.length; i++) batch += (i ? ',' : '') + calls[i][0]
-      request = this.#native.batch(`${batch}]`, onWrites)
+      const ops = `${batch}]`
+      request = this.#submit((id) => this.#native.batch(id, ops, onWrites))
     } catch (err) {
       // e.g. the calls together exceed the longest string the engine can build
       request = Promise.reject(err)
@@ -487,6 +510,39 @@ class RedisStore {
         calls[0][2](this.#failed(err))
       },
     )
+  }
+
+  // Starts a native call under a new id; its promise settles when the native side reports the
+  // outcome of that id (#settled).
+  #submit(start) {
+    return new Promise((resolve, reject) => {
+      const id = (this.#nextId = (this.#nextId + 1) >>> 0)
+      start(id)
+      this.#waiting.set(id, [resolve, reject])
+      if (this.#waiting.size === 1) {
+        busyStores.add(this)
+        // after close() (a call then only learns CLOSED) the timer may be gone
+        this.#keepAlive ??= idleTimer()
+        this.#keepAlive.ref()
+      }
+    })
+  }
+
+  #dropKeepAlive() {
+    clearInterval(this.#keepAlive)
+    this.#keepAlive = null
+  }
+
+  #settled(id, code, payload) {
+    const waiting = this.#waiting.get(id)
+    this.#waiting.delete(id)
+    if (this.#waiting.size === 0) {
+      busyStores.delete(this)
+      this.#keepAlive.unref()
+      if (this.closed) this.#dropKeepAlive()
+    }
+    if (code === '') waiting[0](payload)
+    else waiting[1](new StoreError(code, payload))
   }
 
   // Runs one operation that is not batched: rejects (never throws) with a StoreError.

@@ -5,7 +5,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { describe, expect, test } from 'vitest'
+import { describe, expect, inject, test } from 'vitest'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const node = (source) => execFileSync(process.execPath, ['--input-type=module', '-e', source], { cwd: root, encoding: 'utf8' }).trim()
@@ -36,6 +36,15 @@ test('a store that is never used, or never closed, lets the process exit', () =>
     await closed.close()
     await closed.kv.get('k').catch((e) => console.log(e.code))`)
   expect(out).toBe('CLOSED')
+})
+
+test('a call in flight holds the process open until it settles, with nothing else to wait for', () => {
+  const url = inject('redisUrl')
+  const out = node(`
+    import { RedisStore } from '@nvent-addon/adapter-store-redis/store'
+    const store = new RedisStore({ connection: { url: ${JSON.stringify(url)} }, logger: false })
+    store.kv.set('package:alive', 1).then(() => store.kv.get('package:alive')).then((v) => console.log('settled', v))`)
+  expect(out).toBe('settled 1')
 })
 
 describe('the packed tarball', () => {

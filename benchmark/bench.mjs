@@ -179,8 +179,17 @@ try {
   const ceilingOps = { 'kv.get': () => ceiling.get('bench:ceiling'), 'kv.set': (i) => ceiling.set(`bench:ceiling:${i % 1000}`, 'v') }
 
   // The floor of a native call: an empty batch crosses to tokio and back and does nothing else.
-  const bare = new native_.NativeStore({ host: connection.host, port: connection.port })
-  const floor = { sequential: await measure(() => bare.batch('[]', false), 1), inFlight64: await measure(() => bare.batch('[]', false), CONCURRENCY) }
+  const settling = new Map()
+  const bare = new native_.NativeStore({ host: connection.host, port: connection.port }, (id) => {
+    settling.get(id)()
+    settling.delete(id)
+  })
+  let lastId = 0
+  const emptyBatch = () => new Promise((resolve) => {
+    settling.set(++lastId, resolve)
+    bare.batch(lastId, '[]', false)
+  })
+  const floor = { sequential: await measure(emptyBatch, 1), inFlight64: await measure(emptyBatch, CONCURRENCY) }
   bare.close()
   console.log(`native call floor (empty batch)  1: ${Math.round(floor.sequential.opsPerSec)}/s p50 ${floor.sequential.p50.toFixed(3)} ms | 64: ${Math.round(floor.inFlight64.opsPerSec)}/s`)
 

@@ -1,15 +1,17 @@
 //! The napi boundary: converts JS arguments, delegates to [`crate::store`], converts back.
 //!
 //! This class is internal; `store.cjs` wraps it into the public `RedisStore`. Values cross as
-//! JSON text, and a failure reaches JS as an `Error` whose message starts with its code
-//! (`"NOT_FOUND: index.increment(…): …"`), which the wrapper turns into `err.code`; in a batch
-//! each call's failure is such a message inside the result (see `store/batch.rs`).
+//! JSON text. Each call takes an id from the wrapper and returns at once; its outcome comes back
+//! through the one `settle` callback the store was made with, as `(id, code, payload)`. In a
+//! batch each call's failure is a `"CODE: message"` string inside the result (see
+//! `store/batch.rs`).
 
 use crate::error::StoreError;
 use crate::store::config::{Options, TlsOptions};
 use crate::store::{IndexReadOptions, Store, StreamReadOptions};
-use napi::bindgen_prelude::{PromiseRaw, ToNapiValue};
-use napi::{Env, Error, Result, Status};
+use napi::bindgen_prelude::{FnArgs, Function};
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi::{Error, Result, Status};
 use napi_derive::napi;
 use std::future::Future;
 use std::sync::Arc;
@@ -103,30 +105,69 @@ pub struct NativeIndexReadOptions {
   pub filter: Option<String>,
 }
 
+/// Where every call's outcome goes: `(call id, error code or '', JSON result or error message)`.
+/// One threadsafe function for the store, instead of napi's promise per call, each of which
+/// makes and closes a threadsafe function (a libuv handle) of its own.
+type Settle = ThreadsafeFunction<FnArgs<(u32, &'static str, String)>, (), FnArgs<(u32, &'static str, String)>, Status, false, true>;
+
 #[napi]
 pub struct NativeStore {
   store: Arc<Store>,
   busy_poll: Duration,
+  settle: Arc<Settle>,
+}
+
+/// A call's result as JSON text, for the settle callback.
+trait Json {
+  fn json(self) -> String;
+}
+
+impl Json for String {
+  fn json(self) -> String {
+    self
+  }
+}
+
+impl Json for () {
+  fn json(self) -> String {
+    "null".into()
+  }
+}
+
+impl Json for u64 {
+  fn json(self) -> String {
+    self.to_string()
+  }
 }
 
 #[napi]
 impl NativeStore {
+  /// `settle(id, code, payload)` receives each call's outcome: `code` is `''` and `payload` the
+  /// JSON result, or `code` is the error code and `payload` the message. It does not keep the
+  /// event loop alive; the JS wrapper does while calls are in flight.
   #[napi(constructor)]
-  pub fn new(options: NativeOptions) -> Result<Self> {
+  pub fn new(options: NativeOptions, settle: Function<FnArgs<(u32, &'static str, String)>, ()>) -> Result<Self> {
     let busy_poll = Duration::from_micros(options.busy_poll_micros.map_or(DEFAULT_BUSY_POLL_MICROS, u64::from));
     let store = Store::new(&options.into()).map_err(js)?;
+    let settle = settle
+      .build_threadsafe_function()
+      .callee_handled::<false>()
+      .weak::<true>()
+      .build()?;
     Ok(NativeStore {
       store: Arc::new(store),
       busy_poll,
+      settle: Arc::new(settle),
     })
   }
 
   /// Runs `call` on tokio, within the command timeout, with its own handle on the store, so that
   /// it may outlive this object: a worker thread terminated with calls in flight frees the
   /// object while they still run. `ordered` puts its reads behind the writes already asked for.
-  fn spawn<'env, T, F, Fut>(&self, env: &'env Env, ordered: bool, call: F) -> Result<PromiseRaw<'env, T>>
+  /// The outcome goes to `settle` under `id`.
+  fn spawn<T, F, Fut>(&self, id: u32, ordered: bool, call: F)
   where
-    T: ToNapiValue + Send + 'static,
+    T: Json + Send + 'static,
     F: FnOnce(Arc<Store>) -> Fut,
     Fut: Future<Output = crate::error::Result<T>> + Send + 'static,
   {
@@ -136,14 +177,18 @@ impl NativeStore {
     } else {
       self.store.clone()
     };
-    let call = call(store.clone());
-    let call = store.bounded(call);
+    let call = store.bounded(call(store.clone()));
+    let settle = self.settle.clone();
     crate::spin::call_started(busy_poll);
-    env.spawn_future(async move {
-      let result = call.await;
+    napi::bindgen_prelude::spawn(async move {
+      let outcome = match call.await {
+        Ok(value) => ("", value.json()),
+        Err(e) => (e.code.as_str(), e.message),
+      };
       crate::spin::after_call(busy_poll);
-      result.map_err(js)
-    })
+      // fails only when the JS side is gone (a terminated worker): nobody waits then
+      let _ = settle.call(FnArgs::from((id, outcome.0, outcome.1)), ThreadsafeFunctionCallMode::NonBlocking);
+    });
   }
 
   /// `host:port` of the server.
@@ -163,19 +208,13 @@ impl NativeStore {
   }
 
   /// Runs many calls in one crossing (see src/store/batch.rs for the format).
-  #[napi(ts_return_type = "Promise<string>")]
-  pub fn batch<'env>(&self, env: &'env Env, ops: String, ordered: bool) -> Result<PromiseRaw<'env, String>> {
-    self.spawn(env, ordered, |store| async move { store.batch(&ops).await })
+  #[napi]
+  pub fn batch(&self, id: u32, ops: String, ordered: bool) {
+    self.spawn(id, ordered, |store| async move { store.batch(&ops).await })
   }
 
-  #[napi(ts_return_type = "Promise<string>")]
-  pub fn stream_read<'env>(
-    &self,
-    env: &'env Env,
-    subject: String,
-    options: NativeStreamReadOptions,
-    ordered: bool,
-  ) -> Result<PromiseRaw<'env, String>> {
+  #[napi]
+  pub fn stream_read(&self, id: u32, subject: String, options: NativeStreamReadOptions, ordered: bool) {
     let opts = StreamReadOptions {
       types: options.types,
       after: options.after,
@@ -185,42 +224,29 @@ impl NativeStore {
       limit: options.limit,
       desc: options.desc.unwrap_or(false),
     };
-    self.spawn(env, ordered, |store| async move { store.stream_read(&subject, &opts).await })
+    self.spawn(id, ordered, |store| async move { store.stream_read(&subject, &opts).await })
   }
 
-  #[napi(ts_return_type = "Promise<string>")]
-  pub fn index_read<'env>(
-    &self,
-    env: &'env Env,
-    key: String,
-    options: NativeIndexReadOptions,
-    ordered: bool,
-  ) -> Result<PromiseRaw<'env, String>> {
+  #[napi]
+  pub fn index_read(&self, id: u32, key: String, options: NativeIndexReadOptions, ordered: bool) {
     let opts = IndexReadOptions {
       offset: options.offset,
       limit: options.limit,
       filter_json: options.filter,
     };
-    self.spawn(env, ordered, |store| async move { store.index_read(&key, &opts).await })
+    self.spawn(id, ordered, |store| async move { store.index_read(&key, &opts).await })
   }
 
-  #[napi(ts_return_type = "Promise<void>")]
-  pub fn index_update_with_retry<'env>(
-    &self,
-    env: &'env Env,
-    key: String,
-    id: String,
-    partial: String,
-    max_retries: u32,
-  ) -> Result<PromiseRaw<'env, ()>> {
-    self.spawn(env, false, |store| async move {
-      store.index_update_with_retry(&key, &id, &partial, max_retries).await
+  #[napi]
+  pub fn index_update_with_retry(&self, id: u32, key: String, entry: String, partial: String, max_retries: u32) {
+    self.spawn(id, false, |store| async move {
+      store.index_update_with_retry(&key, &entry, &partial, max_retries).await
     })
   }
 
-  #[napi(ts_return_type = "Promise<number>")]
-  pub fn kv_clear<'env>(&self, env: &'env Env, pattern: String) -> Result<PromiseRaw<'env, f64>> {
+  #[napi]
+  pub fn kv_clear(&self, id: u32, pattern: String) {
     // on the writes' connection: it deletes what the writes before it wrote
-    self.spawn(env, true, |store| async move { store.kv_clear(&pattern).await.map(|n| n as f64) })
+    self.spawn(id, true, |store| async move { store.kv_clear(&pattern).await })
   }
 }

@@ -99,11 +99,17 @@ impl Store {
       for (batch, outcome) in batches.iter().zip(self.delete_keys(batches.iter().copied()).await.map_err(ctx)?) {
         match outcome {
           Some(n) => deleted += n,
-          None => refused.extend(batch.iter().map(|key| std::slice::from_ref(key))),
+          None => refused.extend(batch.iter().map(std::slice::from_ref)),
         }
       }
       if !refused.is_empty() {
-        deleted += self.delete_keys(refused.into_iter()).await.map_err(ctx)?.into_iter().flatten().sum::<u64>();
+        deleted += self
+          .delete_keys(refused.into_iter())
+          .await
+          .map_err(ctx)?
+          .into_iter()
+          .flatten()
+          .sum::<u64>();
       }
       if next == 0 {
         return Ok(deleted);
