@@ -7,14 +7,9 @@
 //   BENCH_BUSY_POLL=0 npm run bench    # this package with busyPollMicros: 0 (default 100)
 //   BENCH_ONLY=kv.get,index.read npm run bench
 //   npm run bench -- --paced           # calls spread at fixed rates instead (benchmark/paced.mjs)
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
-import { cpus, totalmem } from 'node:os'
-import { fileURLToPath } from 'node:url'
-import { join } from 'node:path'
 import IORedis from 'ioredis'
-import { RedisStore } from '../store.mjs'
 import native_ from '../index.js'
-import { startRedis } from '../scripts/redis-server.mjs'
+import { openAdapters, writeResult } from './setup.mjs'
 
 if (process.argv.includes('--paced')) {
   // `npm run bench -- --paced`: the paced benchmark instead (benchmark/paced.mjs)
@@ -22,7 +17,6 @@ if (process.argv.includes('--paced')) {
   process.exit(0)
 }
 
-const root = fileURLToPath(new URL('..', import.meta.url))
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 0.75)
 // Each adapter is measured in ROUNDS interleaved rounds (native, 0.5.15, native, 0.5.15 …) and
 // its best round is reported: on a shared VM a burst of load elsewhere makes wake-ups faster or
@@ -30,19 +24,6 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 0.75)
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2)
 const ONLY = process.env.BENCH_ONLY?.split(',')
 const CONCURRENCY = 64
-
-// ------------------------------------------------------------------ the adapters
-
-/** The 0.5.15 adapter, with its `#imports` pointed at the stand-in used by the tests. */
-async function loadSeed() {
-  const source = readFileSync(join(root, 'node_modules/seed-adapter-store-redis/dist/runtime/adapter.js'), 'utf8')
-  const dir = join(root, '.tmp', 'bench')
-  mkdirSync(dir, { recursive: true })
-  const file = join(dir, 'seed-adapter.mjs')
-  writeFileSync(file, source.replace('from "#imports"', `from ${JSON.stringify(join(root, '__test__/support/nvent-imports.mjs'))}`))
-  const { RedisStoreAdapter } = await import(file)
-  return RedisStoreAdapter
-}
 
 // ------------------------------------------------------------------ measuring
 
@@ -149,18 +130,8 @@ async function measureClear(op) {
 
 // ------------------------------------------------------------------ main
 
-const server = process.env.REDIS_URL ? null : await startRedis()
-const url = process.env.REDIS_URL ?? server.url
-const { hostname: host, port } = new URL(url)
-const connection = { host, port: Number(port) }
-const redis = new IORedis(url)
-const RedisStoreAdapter = await loadSeed()
-const quiet = { log: console.log, error: console.error }
-console.log = () => {}
-const seed = new RedisStoreAdapter({ connection, prefix: 'nvent', streams: { trim: { maxLen: 10000, approx: true } } })
-console.log = quiet.log
-const busyPoll = process.env.BENCH_BUSY_POLL
-const native = new RedisStore({ connection, logger: false, ...(busyPoll ? { busyPollMicros: Number(busyPoll) } : {}) })
+const { url, connection, redis, adapters, close } = await openAdapters()
+const native = adapters.native
 const ceiling = new IORedis(url, { enableAutoPipelining: true })
 
 try {
@@ -169,7 +140,6 @@ try {
   for (let i = 0; i < 12000; i++) filler.set(`bench:filler:${i}`, '1')
   await filler.exec()
 
-  const adapters = { native: native, '0.5.15': seed }
   const ops = {}
   for (const [name, store] of Object.entries(adapters)) {
     const tag = name === 'native' ? 'n' : 's'
@@ -213,25 +183,8 @@ try {
     }
   }
 
-  const result = {
-    date: new Date().toISOString(),
-    machine: { cpus: cpus().length, cpu: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version, redis: (await redis.info('server')).match(/redis_version:(\S+)/)?.[1] },
-    secondsPerMeasurement: SECONDS,
-    rounds: ROUNDS,
-    floor,
-    rows,
-  }
-  const dir = join(root, 'benchmark', 'results')
-  mkdirSync(dir, { recursive: true })
-  const file = join(dir, `bench-${result.date.replace(/[:.]/g, '-')}.json`)
-  writeFileSync(file, JSON.stringify(result, null, 2))
-  console.log(`\nresults: ${file}`)
+  await writeResult('bench', redis, { secondsPerMeasurement: SECONDS, rounds: ROUNDS, floor, rows })
 } finally {
-  await native.close()
-  console.log = () => {}
-  await seed.close()
-  console.log = quiet.log
   ceiling.disconnect()
-  redis.disconnect()
-  await server?.stop()
+  await close()
 }

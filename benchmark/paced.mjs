@@ -12,30 +12,13 @@
 // figures include the pacer's own cost, the same for both adapters; the JSON also has them with
 // a baseline run of the pacer (calls that do nothing) subtracted ("net"), which overstates the
 // pacer's share (its wake-ups coincide with the calls' own).
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
-import { cpus, totalmem } from 'node:os'
-import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { performance } from 'node:perf_hooks'
-import IORedis from 'ioredis'
-import { RedisStore } from '../store.mjs'
-import { startRedis } from '../scripts/redis-server.mjs'
-
-const root = fileURLToPath(new URL('..', import.meta.url))
+import { openAdapters, writeResult } from './setup.mjs'
 const SECONDS = Number(process.env.PACED_SECONDS ?? 2)
 const RATES = (process.env.PACED_RATES ?? '1000,5000,20000').split(',').map(Number)
 const ONLY = process.env.PACED_ONLY?.split(',')
 /** Calls outstanding at most; a rate an adapter cannot sustain shows as a lower achieved rate. */
 const MAX_OUTSTANDING = 256
-
-async function loadSeed() {
-  const source = readFileSync(join(root, 'node_modules/seed-adapter-store-redis/dist/runtime/adapter.js'), 'utf8')
-  const dir = join(root, '.tmp', 'bench')
-  mkdirSync(dir, { recursive: true })
-  const file = join(dir, 'seed-adapter.mjs')
-  writeFileSync(file, source.replace('from "#imports"', `from ${JSON.stringify(join(root, '__test__/support/nvent-imports.mjs'))}`))
-  return (await import(file)).RedisStoreAdapter
-}
 
 const now = () => Number(process.hrtime.bigint()) / 1e6
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
@@ -125,21 +108,9 @@ async function fixtures(store, tag) {
   await store.kv.set(k('kv'), { owner: 'worker-1', at: 1_700_000_000_000 })
 }
 
-const server = process.env.REDIS_URL ? null : await startRedis()
-const url = process.env.REDIS_URL ?? server.url
-const { hostname: host, port } = new URL(url)
-const connection = { host, port: Number(port) }
-const redis = new IORedis(url)
-const RedisStoreAdapter = await loadSeed()
-const quiet = { log: console.log, error: console.error }
-console.log = () => {}
-const seed = new RedisStoreAdapter({ connection, prefix: 'nvent', streams: { trim: { maxLen: 10000, approx: true } } })
-console.log = quiet.log
-const busyPoll = process.env.BENCH_BUSY_POLL
-const native = new RedisStore({ connection, logger: false, ...(busyPoll ? { busyPollMicros: Number(busyPoll) } : {}) })
+const { redis, adapters, busyPoll, close } = await openAdapters()
 
 try {
-  const adapters = { native, '0.5.15': seed }
   const ops = {}
   for (const [name, store] of Object.entries(adapters)) {
     await fixtures(store, name)
@@ -172,24 +143,7 @@ try {
       console.log(`${op.padEnd(15)} @${String(rate).padStart(5)}  native ${fmt(n)} | 0.5.15 ${fmt(s)} | cpu ×${row.cpuRatio.toFixed(2)} loop ×${row.eventLoopRatio.toFixed(2)}`)
     }
   }
-  const result = {
-    date: new Date().toISOString(),
-    machine: { cpus: cpus().length, cpu: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version, redis: (await redis.info('server')).match(/redis_version:(\S+)/)?.[1] },
-    secondsPerMeasurement: SECONDS,
-    busyPollMicros: busyPoll === undefined ? 'default' : Number(busyPoll),
-    baseline,
-    rows,
-  }
-  const dir = join(root, 'benchmark', 'results')
-  mkdirSync(dir, { recursive: true })
-  const file = join(dir, `paced-${result.date.replace(/[:.]/g, '-')}.json`)
-  writeFileSync(file, JSON.stringify(result, null, 2))
-  console.log(`\nresults: ${file}`)
+  await writeResult('paced', redis, { secondsPerMeasurement: SECONDS, busyPollMicros: busyPoll, baseline, rows })
 } finally {
-  await native.close()
-  console.log = () => {}
-  await seed.close()
-  console.log = quiet.log
-  redis.disconnect()
-  await server?.stop()
+  await close()
 }
