@@ -1,11 +1,12 @@
 // The package entry points as users load them, in a plain Node process: ESM import and CJS
 // require of `@nvent-addon/adapter-store-redis/store`, with no Nuxt code loaded.
 import { execFileSync, spawnSync } from 'node:child_process'
-import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { cpSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, inject, test } from 'vitest'
+import { envWithoutCargo } from '../scripts/without-cargo.mjs'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const node = (source) => execFileSync(process.execPath, ['--input-type=module', '-e', source], { cwd: root, encoding: 'utf8' }).trim()
@@ -66,8 +67,7 @@ describe('the packed tarball', () => {
       for (const file of ['index.js', 'package.json']) cpSync(join(root, file), join(dir, file))
       mkdirSync(join(dir, 'scripts'))
       cpSync(join(root, 'scripts', 'install.cjs'), join(dir, 'scripts', 'install.cjs'))
-      const path = process.env.PATH.split(':').filter((p) => !existsSync(join(p, 'cargo'))).join(':')
-      const result = spawnSync(process.execPath, [join(dir, 'scripts', 'install.cjs')], { env: { ...process.env, PATH: path }, encoding: 'utf8' })
+      const result = spawnSync(process.execPath, [join(dir, 'scripts', 'install.cjs')], { env: envWithoutCargo(), encoding: 'utf8' })
       expect(result.status).toBe(1)
       expect(result.stderr).toMatch(/no prebuilt binary .* no Rust toolchain/)
       expect(result.stderr).toMatch(/Install Rust/)

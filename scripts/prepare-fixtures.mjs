@@ -2,9 +2,10 @@
 // (a symlinked install would make Nitro bundle the addon, which is not what users get).
 // Nuxt itself is resolved from this repository's node_modules.
 import { execFileSync } from 'node:child_process'
-import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs'
+import { mkdirSync, readdirSync, rmSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { delimiter, join } from 'node:path'
+import { join } from 'node:path'
+import { envWithoutCargo } from './without-cargo.mjs'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const packDir = join(root, '.tmp', 'pack')
@@ -12,7 +13,7 @@ rmSync(packDir, { recursive: true, force: true })
 mkdirSync(packDir, { recursive: true })
 const npm = (args, cwd, env = process.env) => execFileSync('npm', args, { cwd, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
 // installing the tarball must not need a Rust toolchain: hide cargo from the install
-const withoutCargo = { ...process.env, PATH: process.env.PATH.split(delimiter).filter((dir) => !existsSync(join(dir, 'cargo'))).join(delimiter) }
+const withoutCargo = envWithoutCargo()
 
 // the addon is already built by `npm run build`
 const [{ filename }] = JSON.parse(npm(['pack', '--ignore-scripts', '--json', '--pack-destination', packDir], root))
