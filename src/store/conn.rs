@@ -148,7 +148,8 @@ impl Connector {
 
   /// The live connection, or a wait (within the call's deadline and the connect timeout) for
   /// the next attempt. The caller must send its request before it awaits anything else, which
-  /// keeps the requests in the order of the calls.
+  /// keeps the requests in the order of the calls (on the runtime's one worker thread, nothing
+  /// else runs in between).
   pub async fn lease(self: &Arc<Self>) -> Result<Lease> {
     let deadline = deadline(self.endpoint.command_timeout);
     let _turn = match self.turn.try_lock() {
