@@ -109,6 +109,12 @@ function toJson(value, name, op) {
   return json
 }
 
+// What reading a call's arguments threw, before anything was sent: a check of ours, or the
+// caller's own value (a getter, a toJSON) — its fault, not Redis's.
+function argumentError(err) {
+  return err instanceof StoreError ? err : invalid(`the arguments could not be read: ${err && err.message}`)
+}
+
 // ---------------------------------------------------------------- options
 
 function text(value, name) {
@@ -453,8 +459,7 @@ class RedisStore {
     try {
       callJson = build()
     } catch (err) {
-      // the caller's value threw (a getter, a toJSON): its fault, not Redis's
-      return Promise.reject(err instanceof StoreError ? err : invalid(`the arguments could not be read: ${err && err.message}`))
+      return Promise.reject(argumentError(err))
     }
     const ordered = isRead && this.#mustFollowWrites(key)
     if (!isRead) this.#writing(key)
@@ -551,8 +556,7 @@ class RedisStore {
     try {
       result = operation()
     } catch (err) {
-      // thrown before anything was sent: the arguments (a getter or toJSON of the caller's)
-      throw err instanceof StoreError ? err : invalid(`the arguments could not be read: ${err && err.message}`)
+      throw argumentError(err)
     }
     try {
       result = await result

@@ -113,6 +113,9 @@ type Settle = ThreadsafeFunction<FnArgs<(u32, &'static str, String)>, (), FnArgs
 #[napi]
 pub struct NativeStore {
   store: Arc<Store>,
+  /// The same store with its reads behind the writes in flight (see `Store::ordered`), made
+  /// once: every batch of writes runs on it.
+  ordered: Arc<Store>,
   busy_poll: Duration,
   settle: Arc<Settle>,
 }
@@ -149,6 +152,7 @@ impl NativeStore {
   pub fn new(options: NativeOptions, settle: Function<FnArgs<(u32, &'static str, String)>, ()>) -> Result<Self> {
     let busy_poll = Duration::from_micros(options.busy_poll_micros.map_or(DEFAULT_BUSY_POLL_MICROS, u64::from));
     let store = Store::new(&options.into()).map_err(js)?;
+    let ordered = Arc::new(store.ordered());
     let settle = settle
       .build_threadsafe_function()
       .callee_handled::<false>()
@@ -156,6 +160,7 @@ impl NativeStore {
       .build()?;
     Ok(NativeStore {
       store: Arc::new(store),
+      ordered,
       busy_poll,
       settle: Arc::new(settle),
     })
@@ -172,11 +177,7 @@ impl NativeStore {
     Fut: Future<Output = crate::error::Result<T>> + Send + 'static,
   {
     let busy_poll = self.busy_poll;
-    let store = if ordered {
-      Arc::new(self.store.ordered())
-    } else {
-      self.store.clone()
-    };
+    let store = if ordered { &self.ordered } else { &self.store }.clone();
     let call = store.bounded(call(store.clone()));
     let settle = self.settle.clone();
     crate::spin::call_started(busy_poll);

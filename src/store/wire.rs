@@ -338,7 +338,7 @@ fn judge_login_reply(step: Step, reply: Value) -> Result<(), LoginError> {
       permanent: true,
     }),
     Step::Auth | Step::Select => Err(LoginError {
-      message: format!("login refused: {}", redact_reply(&text)),
+      message: format!("login refused: {}", shortened(&text)),
       permanent: true,
     }),
     // a user need not be allowed PING, ROLE or SCRIPT LOAD: any other answer proves a working
@@ -347,9 +347,9 @@ fn judge_login_reply(step: Step, reply: Value) -> Result<(), LoginError> {
   }
 }
 
-/// An error reply's text without the arguments Redis may echo (never a password: AUTH replies
-/// do not echo, but keep messages short and predictable).
-fn redact_reply(text: &str) -> String {
+/// An error reply's text, cut short: it goes into every call's message until the next attempt.
+/// (AUTH and SELECT replies never echo the password.)
+fn shortened(text: &str) -> String {
   text.chars().take(200).collect()
 }
 
