@@ -20,19 +20,20 @@ export declare class NativeStore {
   get address(): string
   close(): void
   get closed(): boolean
-  /** Runs many calls in one crossing (see src/store/batch.rs for the format). */
+  /**
+   * Runs calls in one crossing (see src/store/batch.rs for the format). `ordered` puts their
+   * reads behind the writes already asked for. The outcome goes to `settle` under `id`.
+   */
   batch(id: number, ops: string, ordered: boolean): void
-  streamRead(id: number, subject: string, options: NativeStreamReadOptions, ordered: boolean): void
-  indexRead(id: number, key: string, options: NativeIndexReadOptions, ordered: boolean): void
-  indexUpdateWithRetry(id: number, key: string, entry: string, partial: string, maxRetries: number): void
-  kvClear(id: number, pattern: string): void
 }
 
-export interface NativeIndexReadOptions {
-  offset?: number
-  limit?: number
-  filter?: string
-}
+export declare const DEFAULT_BUSY_POLL_MICROS: number
+
+export declare const DEFAULT_COMMAND_TIMEOUT_MS: number
+
+export declare const DEFAULT_CONNECT_TIMEOUT_MS: number
+
+export declare const DEFAULT_TRIM_MAX_LEN: number
 
 /** Settings, flattened and already validated by the JS wrapper. */
 export interface NativeOptions {
@@ -52,14 +53,4 @@ export interface NativeOptions {
   trimMaxLen?: number
   trimApprox?: boolean
   busyPollMicros?: number
-}
-
-export interface NativeStreamReadOptions {
-  types?: Array<string>
-  after?: string
-  before?: string
-  from?: number
-  to?: number
-  limit?: number
-  desc?: boolean
 }

@@ -836,3 +836,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.NativeStore = nativeBinding.NativeStore
+module.exports.DEFAULT_BUSY_POLL_MICROS = nativeBinding.DEFAULT_BUSY_POLL_MICROS
+module.exports.DEFAULT_COMMAND_TIMEOUT_MS = nativeBinding.DEFAULT_COMMAND_TIMEOUT_MS
+module.exports.DEFAULT_CONNECT_TIMEOUT_MS = nativeBinding.DEFAULT_CONNECT_TIMEOUT_MS
+module.exports.DEFAULT_TRIM_MAX_LEN = nativeBinding.DEFAULT_TRIM_MAX_LEN

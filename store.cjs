@@ -24,15 +24,11 @@ class StoreError extends Error {
 
 const invalid = (message) => new StoreError('INVALID_ARGUMENT', message)
 
-// The native layer reports failures as "CODE: message".
-const NATIVE_MESSAGE = /^([A-Z_]+): ([\s\S]*)$/
-
-function fromNative(err) {
+// An error thrown by the native class carries the store's code already; anything else (napi's own
+// argument conversion, an engine limit) is an internal fault.
+function storeError(err) {
   if (err instanceof StoreError) return err
-  const match = NATIVE_MESSAGE.exec(err && err.message)
-  if (match) return new StoreError(match[1], match[2])
-  // Argument conversion in napi (should not happen past the checks here) or an internal fault.
-  return new StoreError(err && err.code === 'InvalidArg' ? 'INVALID_ARGUMENT' : 'REDIS', String(err && err.message))
+  return new StoreError(/^[A-Z_]+$/.test(err?.code) ? err.code : 'REDIS', String(err?.message))
 }
 
 // ---------------------------------------------------------------- argument checks
@@ -188,18 +184,16 @@ function nativeOptions(options) {
     if (!isPlainObject(options.streams)) throw invalid('streams must be an object { trim }')
     onlyKnownFields(options.streams, 'streams')
   }
+  // unset options are left out: their defaults are the native side's (src/store/config.rs)
   const trim = options.streams?.trim
   if (trim === false || trim === null) {
     out.trimMaxLen = 0
   } else if (trim !== undefined) {
     if (!isPlainObject(trim)) throw invalid('streams.trim must be an object { maxLen, approx } or false')
     onlyKnownFields(trim, 'streams.trim')
-    out.trimMaxLen = maybe(trim.maxLen, whole, 'streams.trim.maxLen', 0, Number.MAX_SAFE_INTEGER) ?? 10000
+    out.trimMaxLen = maybe(trim.maxLen, whole, 'streams.trim.maxLen', 0, Number.MAX_SAFE_INTEGER)
     if (trim.approx !== undefined && typeof trim.approx !== 'boolean') throw invalid('streams.trim.approx must be a boolean')
-    out.trimApprox = trim.approx ?? true
-  } else {
-    out.trimMaxLen = 10000
-    out.trimApprox = true
+    out.trimApprox = trim.approx
   }
   out.busyPollMicros = maybe(options.busyPollMicros, whole, 'busyPollMicros', 0, 1_000_000)
   for (const key of Object.keys(out)) if (out[key] === undefined) delete out[key]
@@ -228,6 +222,12 @@ function idleTimer() {
   timer.unref()
   return timer
 }
+
+// How a call travels: in this tick's batch of reads or of writes, or now, in a batch of its own
+// (a read that pages, kv.clear, a retrying update), so that no batch waits for it.
+const READ = 0
+const WRITE = 1
+const ALONE = true
 
 class RedisStore {
   #native
@@ -264,22 +264,21 @@ class RedisStore {
     try {
       this.#native = new NativeStore(settings, (id, code, payload) => self.deref()?.#settled(id, code, payload))
     } catch (err) {
-      throw fromNative(err)
+      throw storeError(err)
     }
     this.#keepAlive = idleTimer()
     /** The key prefix nvent uses; the store itself adds no prefix to keys. */
     this.prefix = typeof options?.prefix === 'string' && options.prefix !== '' ? options.prefix : 'nvent'
     Object.defineProperty(this, 'prefix', { writable: false })
 
-    const native = this.#native
-    const call = (fn) => this.#call(fn)
-    // `build` checks the arguments and returns the call as JSON; the call joins this tick's batch
-    const batched = (isRead, key, build) => this.#batched(isRead, key, build)
+    // Each operation checks its arguments and builds its call as JSON: `[name, arg, …]`, the
+    // arguments of its definition in src/store (see README, "Adding an operation").
+    const call = (kind, key, build, alone) => this.#call(kind, key, build, alone)
 
     this.#stream = Object.freeze({
       append: (subject, event) => {
         let json
-        return batched(false, subject, () => {
+        return call(WRITE, subject, () => {
           const op = 'stream.append'
           str(subject, 'subject', op)
           object(event, 'event', op)
@@ -289,7 +288,7 @@ class RedisStore {
         }).then((entryId) => ({ id: entryId, ...JSON.parse(json) }))
       },
       read: (subject, opts) =>
-        call(() => {
+        call(READ, subject, () => {
           const op = 'stream.read'
           str(subject, 'subject', op)
           const o = optional(opts, object, 'options', op) ?? {}
@@ -306,78 +305,68 @@ class RedisStore {
             limit: optional(o.limit, num, 'limit', op),
             desc: o.order === 'desc',
           }
-          const ordered = this.#followWrites(subject)
-          return this.#submit((id) => native.streamRead(id, subject, options, ordered)).then(JSON.parse)
-        }),
-      delete: (subject) => batched(false, subject, () => `["stream.delete",${q(str(subject, 'subject', 'stream.delete'))}]`),
+          return `["stream.read",${q(subject)},${toJson(options, 'options', op)}]`
+        }, ALONE),
+      delete: (subject) => call(WRITE, subject, () => `["stream.delete",${q(str(subject, 'subject', 'stream.delete'))}]`),
     })
 
     this.#index = Object.freeze({
       add: (key, entryId, score, metadata) =>
-        batched(false, key, () => {
+        call(WRITE, key, () => {
           const op = 'index.add'
           const meta = optional(metadata, object, 'metadata', op)
           const args = `${q(str(key, 'key', op))},${q(id(entryId, op))},${finite(score, 'score', op)}`
           return `["index.add",${args},${meta ? toJson(meta, 'metadata', op) : null}]`
         }),
-      get: (key, entryId) => batched(true, key, () => `["index.get",${q(str(key, 'key', 'index.get'))},${q(id(entryId, 'index.get'))}]`),
+      get: (key, entryId) => call(READ, key, () => `["index.get",${q(str(key, 'key', 'index.get'))},${q(id(entryId, 'index.get'))}]`),
       read: (key, opts) =>
-        call(() => {
+        call(READ, key, () => {
           const op = 'index.read'
           str(key, 'key', op)
           const o = optional(opts, object, 'options', op) ?? {}
-          const filter = optional(o.filter, object, 'filter', op)
           const options = {
             offset: optional(o.offset, num, 'offset', op),
             limit: optional(o.limit, num, 'limit', op),
-            filter: filter && toJson(filter, 'filter', op),
+            filter: optional(o.filter, object, 'filter', op),
           }
-          const ordered = this.#followWrites(key)
-          return this.#submit((id) => native.indexRead(id, key, options, ordered)).then(JSON.parse)
-        }),
+          return `["index.read",${q(key)},${toJson(options, 'options', op)}]`
+        }, ALONE),
       update: (key, entryId, partial) =>
-        batched(false, key, () => {
+        call(WRITE, key, () => {
           const op = 'index.update'
           const args = `${q(str(key, 'key', op))},${q(id(entryId, op))}`
           return `["index.update",${args},${toJson(object(partial, 'partial', op), 'partial', op)}]`
         }),
       updateWithRetry: (key, entryId, partial, maxRetries = 3) =>
-        call(() => {
+        call(WRITE, key, () => {
           const op = 'index.updateWithRetry'
           if (!Number.isInteger(maxRetries) || maxRetries < 1 || maxRetries > 1000) {
             throw invalid(`${op}: maxRetries must be a whole number from 1 to 1000`)
           }
           const json = toJson(object(partial, 'partial', op), 'partial', op)
-          const entry = id(entryId, op)
-          str(key, 'key', op)
-          return this.#whileWriting(key, () => this.#submit((id) => native.indexUpdateWithRetry(id, key, entry, json, maxRetries))).then(() => undefined)
-        }),
+          return `["index.updateWithRetry",${q(str(key, 'key', op))},${q(id(entryId, op))},${json},${maxRetries}]`
+        }, ALONE).then(() => undefined),
       increment: (key, entryId, field, by = 1) =>
-        batched(false, key, () => {
+        call(WRITE, key, () => {
           const op = 'index.increment'
           const args = `${q(str(key, 'key', op))},${q(id(entryId, op))},${q(str(field, 'field', op))},${finite(by, 'by', op)}`
           return `["index.increment",${args}]`
         }),
-      delete: (key, entryId) => batched(false, key, () => `["index.delete",${q(str(key, 'key', 'index.delete'))},${q(id(entryId, 'index.delete'))}]`),
+      delete: (key, entryId) => call(WRITE, key, () => `["index.delete",${q(str(key, 'key', 'index.delete'))},${q(id(entryId, 'index.delete'))}]`),
     })
 
     this.#kv = Object.freeze({
-      get: (key) => batched(true, key, () => `["kv.get",${q(str(key, 'key', 'kv.get'))}]`),
+      get: (key) => call(READ, key, () => `["kv.get",${q(str(key, 'key', 'kv.get'))}]`),
       set: (key, value, ttlSeconds) =>
-        batched(false, key, () => {
+        call(WRITE, key, () => {
           const op = 'kv.set'
           const ttl = optional(ttlSeconds, finite, 'ttl', op)
           return `["kv.set",${q(str(key, 'key', op))},${toJson(value, 'value', op)},${ttl ?? null}]`
         }),
-      delete: (key) => batched(false, key, () => `["kv.delete",${q(str(key, 'key', 'kv.delete'))}]`),
-      clear: (pattern) =>
-        call(() => {
-          str(pattern, 'pattern', 'kv.clear')
-          // it may delete any key: until it is done, every read waits behind it
-          return this.#whileWriting(null, () => this.#submit((id) => native.kvClear(id, pattern))).then(Number)
-        }),
-      increment: (key, by = 1) =>
-        batched(false, key, () => `["kv.increment",${q(str(key, 'key', 'kv.increment'))},${finite(by, 'by', 'kv.increment')}]`),
+      delete: (key) => call(WRITE, key, () => `["kv.delete",${q(str(key, 'key', 'kv.delete'))}]`),
+      // it may delete any key (null): until it is done, every read waits behind it
+      clear: (pattern) => call(WRITE, null, () => `["kv.clear",${q(str(pattern, 'pattern', 'kv.clear'))}]`, ALONE),
+      increment: (key, by = 1) => call(WRITE, key, () => `["kv.increment",${q(str(key, 'key', 'kv.increment'))},${finite(by, 'by', 'kv.increment')}]`),
     })
   }
 
@@ -420,53 +409,40 @@ class RedisStore {
     return this.#clearing > 0 || this.#pendingWrites.has(key)
   }
 
-  // For a call that crosses alone, now: the writes of this tick still queued go first.
-  #followWrites(key) {
-    if (!this.#mustFollowWrites(key)) return false
-    if (this.#writes.length > 0) this.#flush(false)
-    return true
-  }
-
+  // Writes count per key (null: kv.clear, which may touch any key) until they settle.
   #writing(key) {
-    this.#pendingWrites.set(key, (this.#pendingWrites.get(key) ?? 0) + 1)
-  }
-
-  // Runs a write that is not batched; `null` for one that may touch any key.
-  async #whileWriting(key, write) {
-    // after the writes of this tick still queued
-    if (this.#writes.length > 0) this.#flush(false)
     if (key === null) this.#clearing++
-    else this.#writing(key)
-    try {
-      return await write()
-    } finally {
-      if (key === null) this.#clearing--
-      else this.#written(key)
-    }
+    else this.#pendingWrites.set(key, (this.#pendingWrites.get(key) ?? 0) + 1)
   }
 
   #written(key) {
+    if (key === null) return void this.#clearing--
     const left = this.#pendingWrites.get(key) - 1
     if (left > 0) this.#pendingWrites.set(key, left)
     else this.#pendingWrites.delete(key)
   }
 
-  // Queues one call; the calls of a tick cross into native code together (src/store/batch.rs).
-  // Reads and writes go in separate batches, as they use separate connections: a batch settles
-  // when its last call is done, and a read must not wait for a write that Redis holds back.
-  #batched(isRead, key, build) {
-    let callJson
+  // Makes one call: `build` checks the arguments and returns the call's JSON. Reads and writes go
+  // in separate batches, as they use separate connections: a batch settles when its last call is
+  // done, and a read must not wait for a write that Redis holds back.
+  #call(kind, key, build, alone = false) {
+    let json
     try {
-      callJson = build()
+      json = build()
     } catch (err) {
       return Promise.reject(argumentError(err))
     }
-    const ordered = isRead && this.#mustFollowWrites(key)
-    if (!isRead) this.#writing(key)
+    const onWrites = kind === WRITE || this.#mustFollowWrites(key)
+    if (kind === WRITE) this.#writing(key)
     return new Promise((resolve, reject) => {
-      const toWrites = !isRead || ordered
-      const queue = toWrites ? this.#writes : this.#reads
-      if (queue.push([callJson, resolve, reject, isRead ? undefined : key]) === 1) queueMicrotask(() => this.#flush(!toWrites))
+      const call = [json, resolve, reject, kind === WRITE ? key : undefined]
+      if (alone) {
+        // behind the writes of this tick still queued
+        if (onWrites && this.#writes.length > 0) this.#flush(false)
+        return this.#send([call], onWrites)
+      }
+      const queue = onWrites ? this.#writes : this.#reads
+      if (queue.push(call) === 1) queueMicrotask(() => this.#flush(!onWrites))
     })
   }
 
@@ -479,6 +455,7 @@ class RedisStore {
     for (let i = 0; i < calls.length; i += SLICE) this.#send(calls.slice(i, i + SLICE), !isRead)
   }
 
+  // Sends calls as one batch (src/store/batch.rs); each result is [1, value] or [0, code, message].
   #send(calls, onWrites) {
     let request
     try {
@@ -494,13 +471,13 @@ class RedisStore {
       (json) => {
         const results = JSON.parse(json)
         for (let i = 0; i < calls.length; i++) {
-          const [ok, value] = results[i]
+          const [ok, value, message] = results[i]
           if (calls[i][3] !== undefined) this.#written(calls[i][3])
           if (ok) {
             this.#succeeded()
             calls[i][1](value)
           } else {
-            calls[i][2](this.#failed(value))
+            calls[i][2](this.#failed(new StoreError(value, message)))
           }
         }
       },
@@ -512,7 +489,7 @@ class RedisStore {
           return
         }
         if (calls[0][3] !== undefined) this.#written(calls[0][3])
-        calls[0][2](this.#failed(err))
+        calls[0][2](this.#failed(storeError(err)))
       },
     )
   }
@@ -550,23 +527,6 @@ class RedisStore {
     else waiting[1](new StoreError(code, payload))
   }
 
-  // Runs one operation that is not batched: rejects (never throws) with a StoreError.
-  async #call(operation) {
-    let result
-    try {
-      result = operation()
-    } catch (err) {
-      throw argumentError(err)
-    }
-    try {
-      result = await result
-      this.#succeeded()
-      return result
-    } catch (err) {
-      throw this.#failed(err)
-    }
-  }
-
   // One log line when Redis becomes unavailable, one when it is back.
   #succeeded() {
     if (this.#inOutage) {
@@ -575,8 +535,7 @@ class RedisStore {
     }
   }
 
-  #failed(err) {
-    const error = fromNative(typeof err === 'string' ? { message: err } : err)
+  #failed(error) {
     if (error.code === 'UNAVAILABLE' && !this.#inOutage) {
       this.#inOutage = true
       this.#logger.warn(`${LOG_PREFIX} ${error.message.replace(/^.*?: (?=Redis at)/, '')}; calls fail with UNAVAILABLE until it is back`)

@@ -374,6 +374,18 @@ describe('connection', () => {
       await admin.script('FLUSH')
       expect(await store.index.update(key, 'a', { n: 2 })).toBe(true)
       expect(await store.index.increment(key, 'a', 'n')).toBe(3)
+      // scripts forgotten again, with other calls before them in the same batch: each runs its own
+      await admin.script('FLUSH')
+      const [, , updated, incremented, added] = await Promise.all([
+        store.kv.set('flush:k', 1),
+        store.kv.increment('flush:n', 5),
+        store.index.update(key, 'a', { m: 1 }),
+        store.index.increment(key, 'a', 'n', 10),
+        store.index.add(key, 'b', 2),
+      ])
+      expect([updated, incremented, added]).toEqual([true, 13, null])
+      expect(await admin.get('flush:n')).toBe('5')
+      expect(await store.index.get(key, 'a')).toMatchObject({ id: 'a', score: 1, metadata: { n: 13, m: 1 } })
       await store.index.delete(key, 'a')
     }))
 })

@@ -14,7 +14,6 @@
     version never goes backwards. An entry added without metadata gets no hash at all (as in
     0.5.15) unless it had one before, which keeps its version counting.
 ]]
-local rcall = redis.call
 local previous = rcall('HGET', KEYS[2], 'version')
 -- The first write is one Redis refuses when out of memory (or on a key of another type), so a
 -- refused call writes nothing: once a script has written, Redis lets it finish.
@@ -25,13 +24,7 @@ if previous then
 end
 rcall('DEL', KEYS[2])
 if ARGV[3] == '1' or previous then
-  -- unpack() is bounded by Lua's stack: up to 4000 values go with the version in one HSET,
-  -- more in further slices of whole pairs
-  local step = 4000
-  local last = math.min(3 + step, #ARGV)
-  rcall('HSET', KEYS[2], 'version', version, unpack(ARGV, 4, last))
-  for i = last + 1, #ARGV, step do
-    rcall('HSET', KEYS[2], unpack(ARGV, i, math.min(i + step - 1, #ARGV)))
-  end
+  rcall('HSET', KEYS[2], 'version', version)
+  in_slices('HSET', KEYS[2], ARGV, 4)
 end
 return version

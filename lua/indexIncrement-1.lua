@@ -19,7 +19,6 @@
   An ancestor that is an empty object ('{}') becomes the object holding the field.
   Nothing is written unless the status is 0.
 ]]
-local rcall = redis.call
 -- Whether the stored text `s` is a number as JSON writes it ('7', '-1.5', '2e3'): Redis's own
 -- float parser also takes '007', '0x1A' or '1.', strings that must not become numbers.
 local function is_json_number(s)
@@ -47,9 +46,8 @@ for i = 2, #found do
   end
 end
 if not present then
-  local prefix = field .. '.'
   for _, f in ipairs(rcall('HKEYS', meta)) do
-    if string.sub(f, 1, #prefix) == prefix then
+    if is_below(f, field) then
       return { -2, field }
     end
   end

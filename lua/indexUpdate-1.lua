@@ -19,7 +19,6 @@
 
   Output: the new version, or -1 when the hash is missing and ARGV[1] is '0'.
 ]]
-local rcall = redis.call
 local meta = KEYS[1]
 if ARGV[1] ~= '1' and rcall('EXISTS', meta) == 0 then
   return -1
@@ -35,14 +34,9 @@ for _, field in ipairs(rcall('HKEYS', meta)) do
   present[field] = true
 end
 
-local function starts_with(s, prefix)
-  return string.sub(s, 1, #prefix) == prefix
-end
-
 local function has_below(field)
-  local prefix = field .. '.'
   for f in pairs(present) do
-    if starts_with(f, prefix) then return true end
+    if is_below(f, field) then return true end
   end
   return false
 end
@@ -56,9 +50,8 @@ local function remove(field)
 end
 
 local function remove_below(field)
-  local prefix = field .. '.'
   for f in pairs(present) do
-    if starts_with(f, prefix) then remove(f) end
+    if is_below(f, field) then remove(f) end
   end
 end
 
@@ -99,13 +92,6 @@ end
 -- The version first: a write Redis refuses when out of memory, so that a refused call writes
 -- nothing (once a script has written, Redis lets it finish).
 local version = rcall('HINCRBY', meta, 'version', 1)
--- unpack() is bounded by Lua's stack; write in slices
-local function in_slices(cmd, list)
-  local step = 4000
-  for i = 1, #list, step do
-    rcall(cmd, meta, unpack(list, i, math.min(i + step - 1, #list)))
-  end
-end
-in_slices('HDEL', doomed)
-in_slices('HSET', writes)
+in_slices('HDEL', meta, doomed, 1)
+in_slices('HSET', meta, writes, 1)
 return version

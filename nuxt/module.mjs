@@ -12,9 +12,20 @@ const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url),
 const ADDON_ENTRY = /^@nvent-addon\/adapter-store-redis\/store$|[\\/]@nvent-addon[\\/]adapter-store-redis[\\/](store\.[cm]js|index\.js)$/
 const isAddonEntry = (id) => typeof id === 'string' && ADDON_ENTRY.test(id)
 
-// Runtime config keeps a '' placeholder for every connection field, so that
-// NUXT_NVENT_STORE_REDIS_CONNECTION_<FIELD> can set it at run time.
+// Runtime config keeps a '' placeholder for every field env may set at run time
+// (NUXT_NVENT_STORE_REDIS_<FIELD>); an unset field is left out, so the store's default applies.
 const CONNECTION_FIELDS = ['url', 'host', 'port', 'username', 'password', 'db']
+
+function withPlaceholders(own) {
+  const trim = own.streams?.trim
+  return {
+    ...own,
+    prefix: own.prefix ?? '',
+    busyPollMicros: own.busyPollMicros ?? '',
+    connection: { ...Object.fromEntries(CONNECTION_FIELDS.map((field) => [field, ''])), ...own.connection },
+    streams: { ...own.streams, trim: trim === false ? false : { maxLen: '', approx: '', ...trim } },
+  }
+}
 
 export default defineNuxtModule({
   meta: {
@@ -23,22 +34,18 @@ export default defineNuxtModule({
     configKey: 'nventStoreRedis',
     compatibility: { nuxt: '>=3.13.0' },
   },
-  defaults: {
-    prefix: '',
-    busyPollMicros: '',
-    streams: { trim: { maxLen: 10000, approx: true } },
-  },
+  // none: every default is the store's own (src/store/config.rs)
+  defaults: {},
   setup(options, nuxt) {
     const logger = useLogger('adapter-store-redis')
     const { resolve } = createResolver(import.meta.url)
 
-    const placeholders = Object.fromEntries(CONNECTION_FIELDS.map((field) => [field, '']))
     const existing = nuxt.options.runtimeConfig.nventStoreRedis ?? {}
-    nuxt.options.runtimeConfig.nventStoreRedis = {
+    nuxt.options.runtimeConfig.nventStoreRedis = withPlaceholders({
       ...options,
       ...existing,
-      connection: { ...placeholders, ...options.connection, ...existing.connection },
-    }
+      connection: { ...options.connection, ...existing.connection },
+    })
 
     addServerImports([
       { name: 'useRedisStore', from: resolve('./runtime/server/utils/redis-store') },

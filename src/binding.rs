@@ -6,14 +6,13 @@
 //! batch each call's failure is a `"CODE: message"` string inside the result (see
 //! `store/batch.rs`).
 
-use crate::error::StoreError;
-use crate::store::config::{Options, TlsOptions};
-use crate::store::{IndexReadOptions, Store, StreamReadOptions};
+use crate::error::{Code, StoreError};
+use crate::store::config::{self, Options, TlsOptions};
+use crate::store::Store;
 use napi::bindgen_prelude::{FnArgs, Function};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
-use napi::{Error, Result, Status};
+use napi::{Error, Status};
 use napi_derive::napi;
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,10 +34,24 @@ fn init() {
   }
 }
 
-const DEFAULT_BUSY_POLL_MICROS: u64 = 100;
+// The option defaults (src/store/config.rs), for the docs and the tests that check them. (A test
+// build of the crate does not register napi exports, so there they look unused.)
+#[cfg_attr(test, allow(dead_code))]
+#[napi]
+pub const DEFAULT_CONNECT_TIMEOUT_MS: u32 = config::DEFAULT_CONNECT_TIMEOUT.as_millis() as u32;
+#[cfg_attr(test, allow(dead_code))]
+#[napi]
+pub const DEFAULT_COMMAND_TIMEOUT_MS: u32 = config::DEFAULT_COMMAND_TIMEOUT.as_millis() as u32;
+#[cfg_attr(test, allow(dead_code))]
+#[napi]
+pub const DEFAULT_TRIM_MAX_LEN: u32 = config::DEFAULT_TRIM_MAX_LEN as u32;
+#[cfg_attr(test, allow(dead_code))]
+#[napi]
+pub const DEFAULT_BUSY_POLL_MICROS: u32 = config::DEFAULT_BUSY_POLL.as_micros() as u32;
 
-fn js(e: StoreError) -> Error {
-  Error::new(Status::GenericFailure, e.to_string())
+/// A store error as a JS error whose `code` is the store's code.
+fn js(e: StoreError) -> Error<Code> {
+  Error::new(e.code, e.message)
 }
 
 /// Settings, flattened and already validated by the JS wrapper.
@@ -82,27 +95,10 @@ impl From<NativeOptions> for Options {
       connect_timeout: o.connect_timeout_ms.map(|ms| Duration::from_millis(ms.into())),
       command_timeout: o.command_timeout_ms.map(|ms| Duration::from_millis(ms.into())),
       trim_max_len: o.trim_max_len.map(|n| n as u64),
-      trim_approx: o.trim_approx.unwrap_or(true),
+      trim_approx: o.trim_approx,
+      busy_poll: o.busy_poll_micros.map(|us| Duration::from_micros(us.into())),
     }
   }
-}
-
-#[napi(object)]
-pub struct NativeStreamReadOptions {
-  pub types: Option<Vec<String>>,
-  pub after: Option<String>,
-  pub before: Option<String>,
-  pub from: Option<f64>,
-  pub to: Option<f64>,
-  pub limit: Option<f64>,
-  pub desc: Option<bool>,
-}
-
-#[napi(object)]
-pub struct NativeIndexReadOptions {
-  pub offset: Option<f64>,
-  pub limit: Option<f64>,
-  pub filter: Option<String>,
 }
 
 /// Where every call's outcome goes: `(call id, error code or '', JSON result or error message)`.
@@ -120,76 +116,29 @@ pub struct NativeStore {
   settle: Arc<Settle>,
 }
 
-/// A call's result as JSON text, for the settle callback.
-trait Json {
-  fn json(self) -> String;
-}
-
-impl Json for String {
-  fn json(self) -> String {
-    self
-  }
-}
-
-impl Json for () {
-  fn json(self) -> String {
-    "null".into()
-  }
-}
-
-impl Json for u64 {
-  fn json(self) -> String {
-    self.to_string()
-  }
-}
-
 #[napi]
 impl NativeStore {
   /// `settle(id, code, payload)` receives each call's outcome: `code` is `''` and `payload` the
   /// JSON result, or `code` is the error code and `payload` the message. It does not keep the
   /// event loop alive; the JS wrapper does while calls are in flight.
   #[napi(constructor)]
-  pub fn new(options: NativeOptions, settle: Function<FnArgs<(u32, &'static str, String)>, ()>) -> Result<Self> {
-    let busy_poll = Duration::from_micros(options.busy_poll_micros.map_or(DEFAULT_BUSY_POLL_MICROS, u64::from));
-    let store = Store::new(&options.into()).map_err(js)?;
+  pub fn new(options: NativeOptions, settle: Function<FnArgs<(u32, &'static str, String)>, ()>) -> Result<Self, Error<Code>> {
+    let options = Options::from(options);
+    let busy_poll = options.busy_poll.unwrap_or(config::DEFAULT_BUSY_POLL);
+    let store = Store::new(&options).map_err(js)?;
     let ordered = Arc::new(store.ordered());
     let settle = settle
       .build_threadsafe_function()
       .callee_handled::<false>()
       .weak::<true>()
-      .build()?;
+      .build()
+      .map_err(|e| Error::new(Code::Redis, e.reason.clone()))?;
     Ok(NativeStore {
       store: Arc::new(store),
       ordered,
       busy_poll,
       settle: Arc::new(settle),
     })
-  }
-
-  /// Runs `call` on tokio, within the command timeout, with its own handle on the store, so that
-  /// it may outlive this object: a worker thread terminated with calls in flight frees the
-  /// object while they still run. `ordered` puts its reads behind the writes already asked for.
-  /// The outcome goes to `settle` under `id`.
-  fn spawn<T, F, Fut>(&self, id: u32, ordered: bool, call: F)
-  where
-    T: Json + Send + 'static,
-    F: FnOnce(Arc<Store>) -> Fut,
-    Fut: Future<Output = crate::error::Result<T>> + Send + 'static,
-  {
-    let busy_poll = self.busy_poll;
-    let store = if ordered { &self.ordered } else { &self.store }.clone();
-    let call = store.bounded(call(store.clone()));
-    let settle = self.settle.clone();
-    crate::spin::call_started(busy_poll);
-    napi::bindgen_prelude::spawn(async move {
-      let outcome = match call.await {
-        Ok(value) => ("", value.json()),
-        Err(e) => (e.code.as_str(), e.message),
-      };
-      crate::spin::after_call(busy_poll);
-      // fails only when the JS side is gone (a terminated worker): nobody waits then
-      let _ = settle.call(FnArgs::from((id, outcome.0, outcome.1)), ThreadsafeFunctionCallMode::NonBlocking);
-    });
   }
 
   /// `host:port` of the server.
@@ -208,46 +157,27 @@ impl NativeStore {
     self.store.is_closed()
   }
 
-  /// Runs many calls in one crossing (see src/store/batch.rs for the format).
+  /// Runs calls in one crossing (see src/store/batch.rs for the format). `ordered` puts their
+  /// reads behind the writes already asked for. The outcome goes to `settle` under `id`.
   #[napi]
   pub fn batch(&self, id: u32, ops: String, ordered: bool) {
-    self.spawn(id, ordered, |store| async move { store.batch(&ops).await })
-  }
-
-  #[napi]
-  pub fn stream_read(&self, id: u32, subject: String, options: NativeStreamReadOptions, ordered: bool) {
-    let opts = StreamReadOptions {
-      types: options.types,
-      after: options.after,
-      before: options.before,
-      from: options.from,
-      to: options.to,
-      limit: options.limit,
-      desc: options.desc.unwrap_or(false),
-    };
-    self.spawn(id, ordered, |store| async move { store.stream_read(&subject, &opts).await })
-  }
-
-  #[napi]
-  pub fn index_read(&self, id: u32, key: String, options: NativeIndexReadOptions, ordered: bool) {
-    let opts = IndexReadOptions {
-      offset: options.offset,
-      limit: options.limit,
-      filter_json: options.filter,
-    };
-    self.spawn(id, ordered, |store| async move { store.index_read(&key, &opts).await })
-  }
-
-  #[napi]
-  pub fn index_update_with_retry(&self, id: u32, key: String, entry: String, partial: String, max_retries: u32) {
-    self.spawn(id, false, |store| async move {
-      store.index_update_with_retry(&key, &entry, &partial, max_retries).await
-    })
-  }
-
-  #[napi]
-  pub fn kv_clear(&self, id: u32, pattern: String) {
-    // on the writes' connection: it deletes what the writes before it wrote
-    self.spawn(id, true, |store| async move { store.kv_clear(&pattern).await })
+    let busy_poll = self.busy_poll;
+    let store = if ordered { &self.ordered } else { &self.store }.clone();
+    let settle = self.settle.clone();
+    // its place among the calls that keep their order, taken here: tokio may start the tasks of
+    // calls in another order than they were spawned
+    let ticket = ordered.then(|| store.ticket());
+    crate::spin::call_started(busy_poll);
+    // the task holds its own handle on the store, so that it may outlive this object: a worker
+    // thread terminated with calls in flight frees the object while they still run
+    napi::bindgen_prelude::spawn(async move {
+      let outcome = match store.bounded(ticket, store.batch(&ops)).await {
+        Ok(json) => ("", json),
+        Err(e) => (e.code.as_str(), e.message),
+      };
+      crate::spin::after_call(busy_poll);
+      // fails only when the JS side is gone (a terminated worker): nobody waits then
+      let _ = settle.call(FnArgs::from((id, outcome.0, outcome.1)), ThreadsafeFunctionCallMode::NonBlocking);
+    });
   }
 }

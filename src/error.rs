@@ -39,6 +39,12 @@ impl Code {
   }
 }
 
+impl AsRef<str> for Code {
+  fn as_ref(&self) -> &str {
+    self.as_str()
+  }
+}
+
 /// A failed store operation: a code and a human-readable message.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoreError {

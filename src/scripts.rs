@@ -1,76 +1,98 @@
-//! The Lua scripts, embedded from `lua/` (one file per script, `<name>-<number of keys>.lua`).
-//! They run by SHA; the store loads one again when Redis has forgotten it (NOSCRIPT).
+//! The Lua scripts, embedded from `lua/`: one file per script, `<name>-<number of keys>.lua`, each
+//! run with `lua/shared.lua` (the helpers they share) before it. The number in the file name is
+//! the key count EVALSHA sends. They run by SHA; Redis gets them at login, and again when it has
+//! forgotten them (NOSCRIPT, see store/call.rs).
 
 use std::sync::LazyLock;
 
 pub struct Script {
   code: &'static str,
   sha: String,
+  keys: usize,
+}
+
+/// The script `lua/<file>.lua`, after the shared helpers.
+macro_rules! script {
+  ($file:literal) => {
+    LazyLock::new(|| {
+      Script::new(
+        $file,
+        concat!(include_str!("../lua/shared.lua"), include_str!(concat!("../lua/", $file, ".lua"))),
+      )
+    })
+  };
+}
+
+pub static INDEX_ADD: LazyLock<Script> = script!("indexAdd-2");
+pub static INDEX_UPDATE: LazyLock<Script> = script!("indexUpdate-1");
+pub static INDEX_INCREMENT: LazyLock<Script> = script!("indexIncrement-1");
+pub static INDEX_DELETE: LazyLock<Script> = script!("indexDelete-2");
+
+fn all() -> [&'static Script; 4] {
+  [&INDEX_ADD, &INDEX_UPDATE, &INDEX_INCREMENT, &INDEX_DELETE]
 }
 
 impl Script {
-  fn new(code: &'static str) -> Script {
+  fn new(file: &str, code: &'static str) -> Script {
+    let keys = file.rsplit_once('-').and_then(|(_, n)| n.parse().ok());
     Script {
       code,
       sha: sha1_smol::Sha1::from(code).digest().to_string(),
+      keys: keys.expect("a script file is named <name>-<number of keys>.lua"),
     }
   }
 
   /// SCRIPT LOAD of this script.
-  pub fn load(&self) -> redis::Cmd {
+  fn load(&self) -> redis::Cmd {
     let mut cmd = redis::cmd("SCRIPT");
     cmd.arg("LOAD").arg(self.code);
     cmd
   }
 }
 
-pub static INDEX_ADD: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("../lua/indexAdd-2.lua")));
-pub static INDEX_UPDATE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("../lua/indexUpdate-1.lua")));
-pub static INDEX_INCREMENT: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("../lua/indexIncrement-1.lua")));
-pub static INDEX_DELETE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("../lua/indexDelete-2.lua")));
-
 /// SCRIPT LOAD of every script.
 pub fn loads() -> Vec<redis::Cmd> {
-  [&INDEX_ADD, &INDEX_UPDATE, &INDEX_INCREMENT, &INDEX_DELETE]
-    .iter()
-    .map(|s| s.load())
-    .collect()
+  all().iter().map(|s| s.load()).collect()
 }
 
-/// One call of a script, built straight into its EVALSHA command (sent alone or inside a
-/// pipeline): the keys come with `new`, the arguments are appended.
-pub struct ScriptCall {
-  pub script: &'static Script,
-  evalsha: redis::Cmd,
-}
+/// One call of a script, built straight into its EVALSHA command: the keys come with `new`, the
+/// arguments are appended.
+pub struct ScriptCall(redis::Cmd);
 
 impl ScriptCall {
   pub fn new(script: &'static Script, keys: &[&str]) -> ScriptCall {
+    debug_assert_eq!(keys.len(), script.keys, "the keys its file name promises");
     let mut evalsha = redis::cmd("EVALSHA");
-    evalsha.arg(&script.sha).arg(keys.len()).arg(keys);
-    ScriptCall { script, evalsha }
+    evalsha.arg(&script.sha).arg(script.keys).arg(keys);
+    ScriptCall(evalsha)
   }
 
   pub fn arg<T: redis::ToRedisArgs>(&mut self, arg: T) -> &mut Self {
-    self.evalsha.arg(arg);
+    self.0.arg(arg);
     self
   }
 
-  /// The EVALSHA command of this call.
-  pub fn evalsha(&self) -> &redis::Cmd {
-    &self.evalsha
-  }
-
   pub fn into_evalsha(self) -> redis::Cmd {
-    self.evalsha
+    self.0
   }
 }
 
 #[cfg(test)]
 mod tests {
+  use super::*;
+
   #[test]
   fn the_sha_is_the_one_redis_computes() {
     // redis-cli SCRIPT LOAD "return 1"
-    assert_eq!(super::Script::new("return 1").sha, "e0e1f9fabfc9d4800c877a703b823ac0578ff8db");
+    assert_eq!(Script::new("x-0", "return 1").sha, "e0e1f9fabfc9d4800c877a703b823ac0578ff8db");
+  }
+
+  #[test]
+  fn each_header_documents_the_keys_its_file_name_promises() {
+    for script in all() {
+      let documented = (1..=9).take_while(|n| script.code.contains(&format!("KEYS[{n}]"))).count();
+      assert_eq!(documented, script.keys, "{}", &script.code[..script.code.len().min(400)]);
+      assert!(!script.code.contains(&format!("KEYS[{}]", script.keys + 1)));
+    }
   }
 }

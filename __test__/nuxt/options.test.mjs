@@ -1,5 +1,6 @@
 // How runtime config becomes RedisStore options (nuxt/runtime/options.mjs).
 import { describe, expect, test } from 'vitest'
+import { RedisStore } from '../../store.mjs'
 import { resolveStoreOptions } from '../../nuxt/runtime/options.mjs'
 
 const placeholders = { url: '', host: '', port: '', username: '', password: '', db: '' }
@@ -54,17 +55,21 @@ describe('resolveStoreOptions', () => {
     expect('busyPollMicros' in resolveStoreOptions({ nventStoreRedis: { busyPollMicros: '' } }).options).toBe(false)
   })
 
-  test('prefix: nventStoreRedis.prefix, then nvent.store.prefix, then nvent', () => {
+  test('prefix: nventStoreRedis.prefix, then nvent.store.prefix, else the store\'s default', () => {
     const prefix = (config) => resolveStoreOptions(config).options.prefix
     expect(prefix({ nventStoreRedis: { prefix: 'own' }, nvent: { store: { prefix: 'theirs' } } })).toBe('own')
     expect(prefix({ nventStoreRedis: { prefix: '' }, nvent: { store: { prefix: 'theirs' } } })).toBe('theirs')
-    expect(prefix({})).toBe('nvent')
+    expect('prefix' in resolveStoreOptions({ nventStoreRedis: { prefix: '' } }).options).toBe(false)
+    expect(new RedisStore(resolveStoreOptions({}).options).prefix).toBe('nvent')
   })
 
-  test('stream trimming defaults to 10000, approximate; false keeps streams whole', () => {
-    const trim = (streams) => resolveStoreOptions({ nventStoreRedis: { streams } }).options.streams.trim
-    expect(trim(undefined)).toEqual({ maxLen: 10000, approx: true })
-    expect(trim({ trim: { maxLen: 50, approx: false } })).toEqual({ maxLen: 50, approx: false })
-    expect(trim({ trim: false })).toBe(false)
+  test('stream trimming: unset fields are the store\'s defaults; false keeps streams whole', () => {
+    const streams = (own) => resolveStoreOptions({ nventStoreRedis: { streams: own } }).options.streams
+    expect(streams(undefined)).toBeUndefined()
+    // the placeholders of runtime config that no env variable filled
+    expect(streams({ trim: { maxLen: '', approx: '' } })).toBeUndefined()
+    expect(streams({ trim: { maxLen: 50, approx: false } })).toEqual({ trim: { maxLen: 50, approx: false } })
+    expect(streams({ trim: { maxLen: '', approx: false } })).toEqual({ trim: { approx: false } })
+    expect(streams({ trim: false })).toEqual({ trim: false })
   })
 })

@@ -45,7 +45,8 @@ function withoutUnset(object) {
 
 /**
  * The first connection source with any field set wins as a whole (as in 0.5.15); the prefix is
- * `nventStoreRedis.prefix`, then `nvent.store.prefix`, then 'nvent'.
+ * `nventStoreRedis.prefix`, then `nvent.store.prefix`. Unset options are left out (the store has
+ * the defaults).
  * Fields of a shared nvent connection that this store does not use are left out (`leftOut`);
  * one that picks another server (a sentinel or cluster list, a socket path) throws.
  * @returns {{ options: import('../../store').RedisStoreOptions, source: string, leftOut: string[] }}
@@ -64,15 +65,16 @@ export function resolveStoreOptions(runtimeConfig) {
     }
   }
   const own = runtimeConfig.nventStoreRedis ?? {}
-  const prefix = [own.prefix, runtimeConfig.nvent?.store?.prefix].find((p) => !isUnset(p)) ?? 'nvent'
-  const trim = own.streams?.trim
+  const prefix = [own.prefix, runtimeConfig.nvent?.store?.prefix].find((p) => !isUnset(p))
+  // unset fields are left out: the store applies its own defaults
+  const trim = own.streams?.trim === false ? false : withoutUnset(own.streams?.trim)
   return {
     source,
     leftOut,
     options: {
       connection,
-      prefix,
-      streams: { trim: trim === false ? false : { maxLen: isUnset(trim?.maxLen) ? 10000 : trim.maxLen, approx: trim?.approx ?? true } },
+      ...(prefix === undefined ? {} : { prefix }),
+      ...(trim === false || Object.keys(trim).length > 0 ? { streams: { trim } } : {}),
       ...(isUnset(own.busyPollMicros) ? {} : { busyPollMicros: own.busyPollMicros }),
     },
   }

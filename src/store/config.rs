@@ -20,9 +20,13 @@ pub struct Options {
   pub tls: Option<TlsOptions>,
   pub connect_timeout: Option<Duration>,
   pub command_timeout: Option<Duration>,
-  /// Streams are trimmed to about this many entries on every append; `None` keeps them whole.
+  /// Streams are trimmed to about this many entries on every append (default
+  /// [`DEFAULT_TRIM_MAX_LEN`]); 0 keeps them whole.
   pub trim_max_len: Option<u64>,
-  pub trim_approx: bool,
+  /// `MAXLEN ~` (default) rather than an exact trim.
+  pub trim_approx: Option<bool>,
+  /// How long the I/O thread keeps polling after a call (see src/spin.rs).
+  pub busy_poll: Option<Duration>,
 }
 
 /// TLS settings; any of them (or a `rediss://` URL) turns TLS on.
@@ -37,9 +41,15 @@ pub struct TlsOptions {
   pub servername: Option<String>,
 }
 
-// Defaults kept short so that a dead server is noticed quickly (see README, Configuration).
+// The defaults of the options, here only: the JS facade and the Nuxt module leave an option out
+// rather than repeat its default, and the README's are checked against these (package.test).
+/// Short, so that a dead server is noticed quickly.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_millis(2000);
 pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_millis(3000);
+/// nvent reads recent events; 10000 per stream keeps memory bounded (as 0.5.15 did).
+pub const DEFAULT_TRIM_MAX_LEN: u64 = 10_000;
+/// See README, Performance: the poll only runs while calls follow one another this closely.
+pub const DEFAULT_BUSY_POLL: Duration = Duration::from_micros(100);
 
 /// The connection settings built from [`Options`].
 pub struct ClientSetup {

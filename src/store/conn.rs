@@ -12,13 +12,19 @@
 //! - A call whose connection broke or timed out retires that connection (a stalled socket would
 //!   otherwise keep timing out), and so does a server answering READONLY, LOADING or MASTERDOWN
 //!   (a failover). Commands are never re-sent here; the store decides what may be retried.
-//! - Calls are handed the connection in the order they asked for it, so the requests of one
-//!   store reach Redis in the order they were made, also across a reconnect.
+//! - A call that must follow the writes made before it takes a [`Ticket`] where it is made (on
+//!   the JS thread): the writes' connection is handed out in ticket order, so its requests reach
+//!   Redis in the order the calls were made, also across a reconnect. (Tokio does not start tasks
+//!   in the order they were spawned, so the order is taken before they are.) Other calls are
+//!   handed their connection first come, first served.
 //! - `close()` is final: the connection is dropped and every later call fails with CLOSED.
 
 use super::wire::{self, Connection, Endpoint};
 use crate::error::{Code, Result, StoreError};
+use std::cell::RefCell;
+use std::collections::BTreeSet;
 use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 use tokio::sync::{watch, Notify};
@@ -29,20 +35,83 @@ const MAX_BACKOFF: Duration = Duration::from_millis(1000);
 /// The pause after a login the server refused for good.
 const REFUSED_BACKOFF: Duration = Duration::from_millis(1000);
 
-tokio::task_local! {
-  /// When the call being served must be answered by: set once per call (see [`bounded`]), so
-  /// queueing, connecting and every round trip of a multi-step call share one budget.
-  static DEADLINE: Instant;
+/// What the call being served carries through all its steps (see [`bounded`]).
+struct Scope {
+  /// When it must be answered by: queueing, connecting and every round trip of a multi-step
+  /// call share one budget.
+  deadline: Instant,
+  /// Its place in the order of calls, until its first request is on its way.
+  ticket: RefCell<Option<Ticket>>,
 }
 
-/// Runs one call with `timeout` as its whole budget, counted from now.
-pub fn bounded<T, F: std::future::Future<Output = Result<T>>>(timeout: Duration, call: F) -> impl std::future::Future<Output = Result<T>> {
-  DEADLINE.scope(Instant::now() + timeout, call)
+tokio::task_local! {
+  static CALL: Scope;
+}
+
+/// Runs one call with `timeout` as its whole budget, counted from now, and its first request on
+/// the writes' connection in the place of `ticket`.
+pub fn bounded<T, F: std::future::Future<Output = Result<T>>>(
+  timeout: Duration,
+  ticket: Option<Ticket>,
+  call: F,
+) -> impl std::future::Future<Output = Result<T>> {
+  let scope = Scope {
+    deadline: Instant::now() + timeout,
+    ticket: RefCell::new(ticket),
+  };
+  CALL.scope(scope, call)
 }
 
 /// The deadline of the call being served, or `timeout` from now outside of one.
 pub fn deadline(timeout: Duration) -> Instant {
-  DEADLINE.try_with(|d| *d).unwrap_or_else(|_| Instant::now() + timeout)
+  CALL.try_with(|c| c.deadline).unwrap_or_else(|_| Instant::now() + timeout)
+}
+
+/// The order in which calls were made, for the calls that must keep it.
+#[derive(Default)]
+pub struct Sequence {
+  next: AtomicU64,
+  /// Tickets below this one are done.
+  served: watch::Sender<u64>,
+  /// Done tickets above `served` (their calls ended before an earlier one's turn came).
+  done: Mutex<BTreeSet<u64>>,
+}
+
+/// A call's place in a [`Sequence`]; it is done when dropped.
+pub struct Ticket {
+  sequence: Arc<Sequence>,
+  number: u64,
+}
+
+impl Sequence {
+  pub fn ticket(self: &Arc<Self>) -> Ticket {
+    Ticket {
+      sequence: self.clone(),
+      number: self.next.fetch_add(1, Ordering::Relaxed),
+    }
+  }
+}
+
+impl Ticket {
+  /// Waits until every earlier ticket is done.
+  async fn turn(&self) {
+    let mut served = self.sequence.served.subscribe();
+    let _ = served.wait_for(|served| *served >= self.number).await;
+  }
+}
+
+impl Drop for Ticket {
+  fn drop(&mut self) {
+    let mut done = self.sequence.done.lock().unwrap();
+    done.insert(self.number);
+    self.sequence.served.send_if_modified(|served| {
+      let before = *served;
+      while done.remove(served) {
+        *served += 1;
+      }
+      *served != before
+    });
+  }
 }
 
 /// A random factor between 0.8 and 1.2, so that many stores do not retry in step.
@@ -92,6 +161,8 @@ pub struct Connector {
   address: String,
   state: Mutex<State>,
   refusal: Arc<Refusal>,
+  /// The order of the calls that must keep it (the writes' connection only).
+  sequence: Option<Arc<Sequence>>,
   /// Calls wait here, first come first served, for the connection their request goes on.
   turn: tokio::sync::Mutex<()>,
   /// Bumped after every connect attempt and on close, so waiting calls look again.
@@ -128,6 +199,7 @@ impl Connector {
     endpoint: Arc<Endpoint>,
     refusal: Arc<Refusal>,
     preload: Vec<redis::Cmd>,
+    sequence: Option<Arc<Sequence>>,
   ) -> Arc<Self> {
     Arc::new(Connector {
       endpoint,
@@ -136,6 +208,7 @@ impl Connector {
       address: address.to_string(),
       state: Mutex::new(State::default()),
       refusal,
+      sequence,
       turn: tokio::sync::Mutex::new(()),
       attempts: watch::channel(0).0,
       wake: Arc::new(Notify::new()),
@@ -147,11 +220,21 @@ impl Connector {
   }
 
   /// The live connection, or a wait (within the call's deadline and the connect timeout) for
-  /// the next attempt. The caller must send its request before it awaits anything else, which
-  /// keeps the requests in the order of the calls (on the runtime's one worker thread, nothing
-  /// else runs in between).
+  /// the next attempt; on a connection with a [`Sequence`], a call with a ticket first waits for
+  /// its turn. The caller must send its request before it awaits anything else: the ticket is
+  /// done when this returns, and on the runtime's one worker thread the next call runs only
+  /// once this one waits.
   pub async fn lease(self: &Arc<Self>) -> Result<Lease> {
     let deadline = deadline(self.endpoint.command_timeout);
+    let _ticket = match self.sequence {
+      Some(_) => CALL.try_with(|c| c.ticket.borrow_mut().take()).ok().flatten(),
+      None => None,
+    };
+    if let Some(ticket) = &_ticket {
+      if tokio::time::timeout_at(deadline, ticket.turn()).await.is_err() {
+        return Err(self.unavailable());
+      }
+    }
     let _turn = match self.turn.try_lock() {
       Ok(turn) => turn,
       Err(_) => match tokio::time::timeout_at(deadline, self.turn.lock()).await {
@@ -314,5 +397,35 @@ async fn reconnect(connector: Weak<Connector>, wake: Arc<Notify>) {
       _ = wake.notified() => tokio::time::sleep(FIRST_BACKOFF.saturating_sub(started.elapsed())).await,
     }
     backoff = (backoff * 2).min(MAX_BACKOFF);
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  #[tokio::test]
+  async fn tickets_get_their_turn_in_the_order_they_were_taken() {
+    let sequence = Arc::new(Sequence::default());
+    let tickets: Vec<Ticket> = (0..5).map(|_| sequence.ticket()).collect();
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let mut tasks = Vec::new();
+    // started last first, and ticket 2 given up without its turn
+    for ticket in tickets.into_iter().rev() {
+      let order = order.clone();
+      if ticket.number == 2 {
+        tasks.push(tokio::spawn(async move { drop(ticket) }));
+        continue;
+      }
+      tasks.push(tokio::spawn(async move {
+        ticket.turn().await;
+        order.lock().unwrap().push(ticket.number);
+      }));
+    }
+    for task in tasks {
+      task.await.unwrap();
+    }
+    assert_eq!(*order.lock().unwrap(), vec![0, 1, 3, 4]);
+    assert_eq!(*sequence.served.borrow(), 5);
   }
 }

@@ -1,8 +1,20 @@
 //! The kv tier: one Redis string per key, holding a JSON value (see [`crate::codec::scalar`]).
 
-use super::{number_arg, parse_number, target, text, Kind, Piped, Store};
+use super::args::{self, Args};
+use super::batch::Op;
+use super::call::{Call, Origin};
+use super::{reply, Kind, Store};
 use crate::codec::scalar;
 use crate::error::{Code, Result, StoreError};
+use futures_util::future::{BoxFuture, FutureExt};
+
+pub(super) const OPS: &[(&str, Op)] = &[
+  ("kv.get", Op::Call(get)),
+  ("kv.set", Op::Call(set)),
+  ("kv.delete", Op::Call(delete)),
+  ("kv.increment", Op::Call(increment)),
+  ("kv.clear", Op::Task(clear)),
+];
 
 /// Keys `kv.clear` asks SCAN to look at per round trip; the matches of each page are deleted
 /// in one pipeline.
@@ -12,112 +24,102 @@ const CLEAR_DEL_BATCH: usize = 256;
 /// Largest TTL accepted, in milliseconds (2^53: beyond it a JS number loses whole milliseconds).
 const MAX_TTL_MS: f64 = 9_007_199_254_740_992.0;
 
-/// `kv.get`: the stored value as JSON (`null` when the key does not exist).
-pub(super) fn get(key: &str) -> Piped {
+/// `kv.get(key)`: the stored value as JSON (`null` when the key does not exist).
+fn get(_: &Store, a: &mut Args) -> Result<Call> {
+  let key = a.string()?;
   let mut cmd = redis::cmd("GET");
-  cmd.arg(key);
-  Piped::read("kv.get", target(&[key]), cmd, |reply| {
-    Ok(text(reply).map_or_else(|| "null".into(), |s| scalar::decode(&s)))
-  })
+  cmd.arg(&key);
+  Ok(Origin::new("kv.get", &[&key]).one(Kind::Read, cmd, |value| {
+    Ok(reply::string(value).map_or_else(|| "null".into(), |s| scalar::decode(&s)))
+  }))
 }
 
-/// `kv.set`: stores the JSON value `value_json`, expiring after `ttl_seconds` when given.
-pub(super) fn set(key: &str, value_json: &str, ttl_seconds: Option<f64>) -> Result<Piped> {
-  let ctx = |e: StoreError| e.context("kv.set", &target(&[key]));
-  let stored = scalar::encode_kv_json(value_json).ok_or_else(|| ctx(StoreError::invalid("the value is not JSON")))?;
+/// `kv.set(key, value, ttlSeconds?)`: stores the JSON value, expiring after the TTL when given.
+fn set(_: &Store, a: &mut Args) -> Result<Call> {
+  let (key, value, ttl) = (a.string()?, a.json()?, a.optional_number()?);
+  let origin = Origin::new("kv.set", &[&key]);
+  let stored = scalar::encode_kv_json(value).ok_or_else(|| origin.invalid("the value is not JSON"))?;
   let mut cmd = redis::cmd("SET");
-  cmd.arg(key).arg(stored.as_ref());
-  if let Some(ttl) = ttl_seconds {
+  cmd.arg(&key).arg(stored.as_ref());
+  if let Some(ttl) = ttl {
     let ms = (ttl * 1000.0).round();
     if !(ttl.is_finite() && ttl > 0.0 && ms <= MAX_TTL_MS) {
-      return Err(ctx(StoreError::invalid("ttl must be a positive number of seconds")));
+      return Err(origin.invalid("ttl must be a positive number of seconds"));
     }
     cmd.arg("PX").arg(ms.max(1.0) as u64);
   }
-  Ok(Piped::write("kv.set", target(&[key]), cmd, |_| Ok("null".into())))
+  Ok(origin.one(Kind::Write, cmd, |_| Ok("null".into())))
 }
 
-/// `kv.delete`: true when the key existed.
-pub(super) fn delete(key: &str) -> Piped {
+/// `kv.delete(key)`: true when the key existed.
+fn delete(_: &Store, a: &mut Args) -> Result<Call> {
+  let key = a.string()?;
   let mut cmd = redis::cmd("DEL");
-  cmd.arg(key);
-  Piped::write("kv.delete", target(&[key]), cmd, deleted)
+  cmd.arg(&key);
+  Ok(Origin::new("kv.delete", &[&key]).one(Kind::Write, cmd, reply::deleted))
 }
 
-/// `kv.increment`: adds `by` to the number at `key` (0 when missing); the new value. A string
-/// that Redis would read as a number is never stored bare (see [`scalar::encode_kv_json`]), so
-/// INCRBYFLOAT refuses every value that is not a number.
-pub(super) fn increment(key: &str, by: f64) -> Result<Piped> {
+/// `kv.increment(key, by)`: adds `by` to the number at `key` (0 when missing); the new value. A
+/// string that Redis would read as a number is never stored bare (see
+/// [`scalar::encode_kv_json`]), so INCRBYFLOAT refuses every value that is not a number.
+fn increment(_: &Store, a: &mut Args) -> Result<Call> {
+  let (key, by) = (a.string()?, a.number()?);
+  let origin = Origin::new("kv.increment", &[&key]);
   if !by.is_finite() {
-    return Err(StoreError::invalid("the amount must be a finite number").context("kv.increment", &target(&[key])));
+    return Err(origin.invalid("the amount must be a finite number"));
   }
   let mut cmd = redis::cmd("INCRBYFLOAT");
-  cmd.arg(key).arg(number_arg(by));
-  let mut single = Piped::write("kv.increment", target(&[key]), cmd, |reply| {
-    let value = text(reply).ok_or_else(|| StoreError::new(Code::Redis, "INCRBYFLOAT gave no number"))?;
-    Ok(number_arg(parse_number(&value)?))
+  cmd.arg(&key).arg(args::number(by));
+  let call = origin.one(Kind::Write, cmd, |value| {
+    let value = reply::string(value).ok_or_else(|| reply::unexpected("INCRBYFLOAT"))?;
+    Ok(args::number(reply::number(&value)?))
   });
-  single.refine = |e| match e.code {
+  Ok(call.refining(|e| match e.code {
     Code::Redis if e.message.contains("not a valid float") => StoreError::invalid("the key holds a value that is not a number"),
     _ => e,
-  };
-  Ok(single)
+  }))
 }
 
-/// A DEL-like reply as JSON: whether anything was deleted.
-pub(super) fn deleted(reply: redis::Value) -> Result<String> {
-  Ok(matches!(reply, redis::Value::Int(n) if n > 0).to_string())
-}
-
-impl Store {
-  /// Deletes every key matching the glob `pattern`; returns how many were deleted.
-  ///
-  /// The matches of each SCAN page are deleted in one pipeline of multi-key DELs. A DEL that
-  /// names a key this connection may not touch (an ACL rule) fails whole and writes nothing;
-  /// its keys are then deleted one by one, so that only the foreign key is skipped.
-  pub async fn kv_clear(&self, pattern: &str) -> Result<u64> {
-    let ctx = |e: StoreError| e.context("kv.clear", &target(&[pattern]));
+/// `kv.clear(pattern)`: deletes every key matching the glob; how many were deleted.
+///
+/// The matches of each SCAN page are deleted in one pipeline of multi-key DELs. A DEL that names
+/// a key this connection may not touch (an ACL rule) fails whole and writes nothing; its keys
+/// are then deleted one by one, so that only the foreign key is skipped.
+fn clear<'a>(store: &'a Store, mut a: Args<'a>) -> BoxFuture<'a, Result<String>> {
+  async move {
+    let pattern = a.string()?;
+    let origin = Origin::new("kv.clear", &[&pattern]);
     let mut cursor = 0u64;
     let mut deleted = 0u64;
     loop {
-      let (next, keys): (u64, Vec<Vec<u8>>) = self
-        .run(Kind::Read, |c| async move {
-          c.query(
-            redis::cmd("SCAN")
-              .arg(cursor)
-              .arg("MATCH")
-              .arg(pattern)
-              .arg("COUNT")
-              .arg(CLEAR_SCAN_COUNT),
-          )
-          .await
-        })
+      let mut scan = redis::cmd("SCAN");
+      scan.arg(cursor).arg("MATCH").arg(&pattern).arg("COUNT").arg(CLEAR_SCAN_COUNT);
+      let scan = &scan;
+      let (next, keys): (u64, Vec<Vec<u8>>) = store
+        .run(Kind::Read, |c| async move { c.query(scan).await })
         .await
-        .map_err(ctx)?;
+        .map_err(|e| origin.fail(e))?;
       let batches: Vec<&[Vec<u8>]> = keys.chunks(CLEAR_DEL_BATCH).collect();
+      let outcomes = store.delete_keys(batches.iter().copied()).await.map_err(|e| origin.fail(e))?;
       let mut refused = Vec::new();
-      for (batch, outcome) in batches.iter().zip(self.delete_keys(batches.iter().copied()).await.map_err(ctx)?) {
+      for (batch, outcome) in batches.iter().zip(outcomes) {
         match outcome {
           Some(n) => deleted += n,
           None => refused.extend(batch.iter().map(std::slice::from_ref)),
         }
       }
-      if !refused.is_empty() {
-        deleted += self
-          .delete_keys(refused.into_iter())
-          .await
-          .map_err(ctx)?
-          .into_iter()
-          .flatten()
-          .sum::<u64>();
-      }
+      let one_by_one = store.delete_keys(refused.into_iter()).await.map_err(|e| origin.fail(e))?;
+      deleted += one_by_one.into_iter().flatten().sum::<u64>();
       if next == 0 {
-        return Ok(deleted);
+        return Ok(deleted.to_string());
       }
       cursor = next;
     }
   }
+  .boxed()
+}
 
+impl Store {
   /// One DEL per batch of keys, in one pipeline: how many each deleted, or `None` for a DEL
   /// refused for a key this connection may not touch (NOPERM), which deleted nothing.
   async fn delete_keys<'k>(&self, batches: impl Iterator<Item = &'k [Vec<u8>]>) -> Result<Vec<Option<u64>>> {
@@ -128,12 +130,8 @@ impl Store {
     if pipe.is_empty() {
       return Ok(Vec::new());
     }
-    let replies = self
-      .run(Kind::Write, |c| {
-        let pipe = &pipe;
-        async move { c.query_each(pipe).await }
-      })
-      .await?;
+    let pipe = &pipe;
+    let replies = self.run(Kind::Write, |c| async move { c.query_each(pipe).await }).await?;
     replies
       .into_iter()
       .map(|reply| match reply.extract_error() {

@@ -1,11 +1,22 @@
 //! The stream tier: one Redis Stream per subject, at the key `subject`.
 
-use super::{target, text, Kind, Piped, Store, Trim};
-use crate::codec::event;
+use super::args::{self, Args};
+use super::batch::Op;
+use super::call::{Call, Origin};
+use super::{reply, Kind, Store};
+use crate::codec::{event, scalar};
 use crate::error::{Result, StoreError};
+use futures_util::future::{BoxFuture, FutureExt};
 
-/// `stream.read` options, as the JS layer passed them.
-#[derive(Default, Debug)]
+pub(super) const OPS: &[(&str, Op)] = &[
+  ("stream.append", Op::Call(append)),
+  ("stream.delete", Op::Call(delete)),
+  ("stream.read", Op::Task(read)),
+];
+
+/// `stream.read` options, as the JS facade checked them.
+#[derive(Default, Debug, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct ReadOptions {
   pub types: Option<Vec<String>>,
   /// Exclusive stream ids.
@@ -65,15 +76,6 @@ fn millis(value: f64, what: &str) -> Result<f64> {
   }
 }
 
-/// Parses a `limit`: a whole number ≥ 0.
-pub(super) fn limit(value: Option<f64>, default: u64) -> Result<u64> {
-  match value {
-    None => Ok(default),
-    Some(n) if n.is_finite() && n >= 0.0 && n.fract() == 0.0 => Ok(n.min(u64::MAX as f64) as u64),
-    Some(_) => Err(StoreError::invalid("limit must be a whole number ≥ 0")),
-  }
-}
-
 impl ReadOptions {
   /// The inclusive id range the options select, or `None` when it is empty.
   fn range(&self) -> Result<Option<(Id, Id)>> {
@@ -101,16 +103,18 @@ impl ReadOptions {
   }
 }
 
-/// `stream.append`: appends `event` (a JSON object that already carries `ts`); the entry id.
-pub(super) fn append(subject: &str, event_json: &str, trim: Option<Trim>) -> Result<Piped> {
-  let ctx = |e: StoreError| e.context("stream.append", &target(&[subject]));
-  let fields = event::to_fields(event_json).map_err(|why| ctx(StoreError::invalid(why)))?;
+/// `stream.append(subject, event)`: appends the event (a JSON object that already carries `ts`);
+/// the entry id.
+fn append(store: &Store, a: &mut Args) -> Result<Call> {
+  let (subject, event_json) = (a.string()?, a.json()?);
+  let origin = Origin::new("stream.append", &[&subject]);
+  let fields = event::to_fields(event_json).map_err(|why| origin.invalid(why))?;
   if event::event_type(&fields).is_none_or(|t| t.is_empty()) {
-    return Err(ctx(StoreError::invalid("event.type must be a non-empty string")));
+    return Err(origin.invalid("event.type must be a non-empty string"));
   }
   let mut cmd = redis::cmd("XADD");
-  cmd.arg(subject);
-  if let Some(trim) = trim {
+  cmd.arg(&subject);
+  if let Some(trim) = store.trim {
     cmd.arg("MAXLEN");
     if trim.approx {
       cmd.arg("~");
@@ -121,27 +125,37 @@ pub(super) fn append(subject: &str, event_json: &str, trim: Option<Trim>) -> Res
   for (name, value) in &fields {
     cmd.arg(name).arg(value);
   }
-  Ok(Piped::write("stream.append", target(&[subject]), cmd, |reply| {
-    let id = text(reply).ok_or_else(|| StoreError::new(crate::error::Code::Redis, "XADD gave no id"))?;
+  Ok(origin.one(Kind::Write, cmd, |value| {
+    let id = reply::string(value).ok_or_else(|| reply::unexpected("XADD"))?;
     let mut out = String::with_capacity(id.len() + 2);
-    crate::codec::scalar::push_json_string(&id, &mut out);
+    scalar::push_json_string(&id, &mut out);
     Ok(out)
   }))
 }
 
-/// `stream.delete`: deletes the stream; true when it existed.
-pub(super) fn delete(subject: &str) -> Piped {
+/// `stream.delete(subject)`: deletes the stream; true when it existed.
+fn delete(_: &Store, a: &mut Args) -> Result<Call> {
+  let subject = a.string()?;
   let mut cmd = redis::cmd("DEL");
-  cmd.arg(subject);
-  Piped::write("stream.delete", target(&[subject]), cmd, super::kv::deleted)
+  cmd.arg(&subject);
+  Ok(Origin::new("stream.delete", &[&subject]).one(Kind::Write, cmd, reply::deleted))
+}
+
+/// `stream.read(subject, options)`: the events as a JSON array, a page per round trip.
+fn read<'a>(store: &'a Store, mut a: Args<'a>) -> BoxFuture<'a, Result<String>> {
+  async move {
+    let subject = a.string()?;
+    let origin = Origin::new("stream.read", &[&subject]);
+    let opts: ReadOptions = a.options().map_err(|e| origin.fail(e))?;
+    store.read_stream(&subject, &opts).await.map_err(|e| origin.fail(e))
+  }
+  .boxed()
 }
 
 impl Store {
-  /// The events of `subject` as a JSON array.
-  pub async fn stream_read(&self, subject: &str, opts: &ReadOptions) -> Result<String> {
-    let ctx = |e: StoreError| e.context("stream.read", &target(&[subject]));
-    let limit = limit(opts.limit, DEFAULT_LIMIT).map_err(ctx)?;
-    let Some((mut low, mut high)) = opts.range().map_err(ctx)? else {
+  async fn read_stream(&self, subject: &str, opts: &ReadOptions) -> Result<String> {
+    let limit = args::count(opts.limit, DEFAULT_LIMIT, "limit")?;
+    let Some((mut low, mut high)) = opts.range()? else {
       return Ok("[]".into());
     };
     let types = opts.types.as_ref().filter(|t| !t.is_empty());
@@ -161,13 +175,8 @@ impl Store {
       };
       let mut cmd = redis::cmd(name);
       cmd.arg(subject).arg(first.arg()).arg(last.arg()).arg("COUNT").arg(page);
-      let reply = self
-        .run(Kind::Read, |c| {
-          let cmd = &cmd;
-          async move { c.query::<redis::Value>(cmd).await }
-        })
-        .await
-        .map_err(ctx)?;
+      let cmd = &cmd;
+      let reply = self.run(Kind::Read, |c| async move { c.query::<redis::Value>(cmd).await }).await?;
       let entries = entries(reply);
       let fetched = entries.len() as u64;
       let mut last = None;
@@ -192,7 +201,7 @@ impl Store {
       if fetched < page {
         break;
       }
-      let last = Id::parse(&last, "id").map_err(ctx)?;
+      let last = Id::parse(&last, "id")?;
       let advanced = if opts.desc {
         last.prev().map(|id| high = id)
       } else {
@@ -221,8 +230,8 @@ fn entries(reply: redis::Value) -> Vec<(String, Vec<(String, String)>)> {
       if parts.len() != 2 {
         return None;
       }
-      let fields = super::pairs(parts.pop()?);
-      Some((text(parts.pop()?)?, fields))
+      let fields = reply::pairs(parts.pop()?);
+      Some((reply::string(parts.pop()?)?, fields))
     })
     .collect()
 }
@@ -308,13 +317,5 @@ mod tests {
     ] {
       assert_eq!(o.range().unwrap_err().code, crate::error::Code::InvalidArgument);
     }
-  }
-
-  #[test]
-  fn limits_are_whole_numbers() {
-    assert_eq!(limit(None, 1000).unwrap(), 1000);
-    assert_eq!(limit(Some(0.0), 1000).unwrap(), 0);
-    assert!(limit(Some(-1.0), 1000).is_err());
-    assert!(limit(Some(1.5), 1000).is_err());
   }
 }
