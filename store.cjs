@@ -113,7 +113,7 @@ function argumentError(err) {
 
 // ---------------------------------------------------------------- options
 
-function text(value, name) {
+function stringOrBuffer(value, name) {
   if (typeof value === 'string') return value
   if (Buffer.isBuffer(value)) return value.toString('utf8')
   throw invalid(`${name} must be a string or a Buffer`)
@@ -159,11 +159,11 @@ function nativeOptions(options) {
     throw invalid('connection.url: #insecure (TLS without certificate checks) is not supported; give connection.tls.ca instead')
   }
   const out = {
-    url: maybe(c.url, text, 'connection.url'),
-    host: maybe(c.host, text, 'connection.host'),
+    url: maybe(c.url, stringOrBuffer, 'connection.url'),
+    host: maybe(c.host, stringOrBuffer, 'connection.host'),
     port: maybe(c.port, whole, 'connection.port', 1, 65535),
-    username: maybe(c.username, text, 'connection.username'),
-    password: maybe(c.password, text, 'connection.password'),
+    username: maybe(c.username, stringOrBuffer, 'connection.username'),
+    password: maybe(c.password, stringOrBuffer, 'connection.password'),
     db: maybe(c.db, whole, 'connection.db', 0, 2 ** 31 - 1),
     connectTimeoutMs: maybe(c.connectTimeout, whole, 'connection.connectTimeout', 1, 2 ** 31 - 1),
     commandTimeoutMs: maybe(c.commandTimeout, whole, 'connection.commandTimeout', 1, 2 ** 31 - 1),
@@ -173,10 +173,10 @@ function nativeOptions(options) {
   else if (isPlainObject(tls)) {
     onlyKnownFields(tls, 'connection.tls')
     out.tls = true
-    out.tlsCa = maybe(tls.ca, text, 'connection.tls.ca')
-    out.tlsCert = maybe(tls.cert, text, 'connection.tls.cert')
-    out.tlsKey = maybe(tls.key, text, 'connection.tls.key')
-    out.tlsServername = maybe(tls.servername, text, 'connection.tls.servername')
+    out.tlsCa = maybe(tls.ca, stringOrBuffer, 'connection.tls.ca')
+    out.tlsCert = maybe(tls.cert, stringOrBuffer, 'connection.tls.cert')
+    out.tlsKey = maybe(tls.key, stringOrBuffer, 'connection.tls.key')
+    out.tlsServername = maybe(tls.servername, stringOrBuffer, 'connection.tls.servername')
   } else if (tls !== undefined && tls !== null && tls !== false) {
     throw invalid('connection.tls must be true, false or an object { ca, cert, key, servername }')
   }

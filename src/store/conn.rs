@@ -15,8 +15,7 @@
 //! - A call that must follow the writes made before it takes a [`Ticket`] where it is made (on
 //!   the JS thread): the writes' connection is handed out in ticket order, so its requests reach
 //!   Redis in the order the calls were made, also across a reconnect. (Tokio does not start tasks
-//!   in the order they were spawned, so the order is taken before they are.) Other calls are
-//!   handed their connection first come, first served.
+//!   in the order they were spawned, so the order is taken before they are.)
 //! - `close()` is final: the connection is dropped and every later call fails with CLOSED.
 
 use super::wire::{self, Connection, Endpoint};
@@ -163,8 +162,6 @@ pub struct Connector {
   refusal: Arc<Refusal>,
   /// The order of the calls that must keep it (the writes' connection only).
   sequence: Option<Arc<Sequence>>,
-  /// Calls wait here, first come first served, for the connection their request goes on.
-  turn: tokio::sync::Mutex<()>,
   /// Bumped after every connect attempt and on close, so waiting calls look again.
   attempts: watch::Sender<u64>,
   /// Cuts the reconnect backoff short when a call is waiting.
@@ -209,7 +206,6 @@ impl Connector {
       state: Mutex::new(State::default()),
       refusal,
       sequence,
-      turn: tokio::sync::Mutex::new(()),
       attempts: watch::channel(0).0,
       wake: Arc::new(Notify::new()),
     })
@@ -235,13 +231,6 @@ impl Connector {
         return Err(self.unavailable());
       }
     }
-    let _turn = match self.turn.try_lock() {
-      Ok(turn) => turn,
-      Err(_) => match tokio::time::timeout_at(deadline, self.turn.lock()).await {
-        Ok(turn) => turn,
-        Err(_) => return Err(self.unavailable()),
-      },
-    };
     if let Some(lease) = self.current()? {
       return Ok(lease);
     }

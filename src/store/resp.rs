@@ -204,12 +204,12 @@ impl<'a> Reader<'a> {
     };
     out.reserve((n as usize / 2).min(self.buf.len() - self.pos));
     for _ in 0..n / 2 {
-      let field = self.text()?;
-      let value = self.text()?;
+      let field = self.next_string()?;
+      let value = self.next_string()?;
       out.push((field, value));
     }
     if n % 2 == 1 {
-      self.text()?;
+      self.next_string()?;
     }
     Ok(())
   }
@@ -222,7 +222,7 @@ impl<'a> Reader<'a> {
     Ok(line)
   }
 
-  fn text(&mut self) -> redis::RedisResult<Text<'a>> {
+  fn next_string(&mut self) -> redis::RedisResult<Text<'a>> {
     let line = self.line()?;
     let bytes = match line.kind {
       b'$' => {

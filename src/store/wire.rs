@@ -607,14 +607,9 @@ impl Connection {
     Ok(self.send(request, super::conn::deadline(self.timeout)).await?)
   }
 
-  /// One command's reply as it came, an error reply included.
-  pub async fn reply(&self, cmd: &redis::Cmd) -> Result<Value, StoreError> {
-    Ok(self.request(Request::command(cmd)).await?.values().pop().unwrap_or(Value::Nil))
-  }
-
   /// One command; a Redis error reply becomes `Err`.
   pub async fn query<T: FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, StoreError> {
-    convert(self.reply(cmd).await?)
+    convert(self.request(Request::command(cmd)).await?.values().pop().unwrap_or(Value::Nil))
   }
 
   /// A pipeline whose replies are all wanted: any Redis error reply fails the whole call.
@@ -633,7 +628,7 @@ impl Connection {
   }
 }
 
-pub fn convert<T: FromRedisValue>(reply: Value) -> Result<T, StoreError> {
+fn convert<T: FromRedisValue>(reply: Value) -> Result<T, StoreError> {
   let value = reply.extract_error().map_err(|e| StoreError::from_redis(&e, true))?;
   T::from_redis_value(value).map_err(|e| StoreError::from_redis(&e.into(), true))
 }
