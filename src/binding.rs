@@ -2,9 +2,8 @@
 //!
 //! This class is internal; `store.cjs` wraps it into the public `RedisStore`. Values cross as
 //! JSON text. Each call takes an id from the wrapper and returns at once; its outcome comes back
-//! through the one `settle` callback the store was made with, as `(id, code, payload)`. In a
-//! batch each call's failure is a `"CODE: message"` string inside the result (see
-//! `store/batch.rs`).
+//! through the one `settle` callback the store was made with, as `(id, code, payload)`; inside a
+//! batch's result each call's failure is `[0, code, message]` (see `store/batch.rs`).
 
 use crate::error::{Code, StoreError};
 use crate::store::config::{self, Options, TlsOptions};

@@ -35,30 +35,29 @@ fn read<'a>(store: &'a Store, mut a: Args<'a>) -> BoxFuture<'a, Result<String>> 
   async move {
     let key = a.string()?;
     let origin = Origin::new("index.read", &[&key]);
-    let opts: ReadOptions = a.options().map_err(|e| origin.fail(e))?;
-    store.read_index(&key, opts).await.map_err(|e| origin.fail(e))
+    let read = async {
+      let opts: ReadOptions = a.options()?;
+      let offset = args::count(opts.offset, 0, "offset")?;
+      let limit = args::count(opts.limit, DEFAULT_LIMIT, "limit")?;
+      let mut out = String::from("[");
+      if limit > 0 {
+        match opts.filter.filter(filter::has_conditions) {
+          None => store.read_page(&key, offset, limit, &mut out).await?,
+          Some(filter) => match filter::field_conditions(&filter) {
+            Some(conditions) => store.read_filtered_by_fields(&key, &conditions, offset, limit, &mut out).await?,
+            None => store.read_filtered(&key, &filter, offset, limit, &mut out).await?,
+          },
+        }
+      }
+      out.push(']');
+      Ok(out)
+    };
+    read.await.map_err(|e| origin.fail(e))
   }
   .boxed()
 }
 
 impl Store {
-  async fn read_index(&self, key: &str, opts: ReadOptions) -> Result<String> {
-    let offset = args::count(opts.offset, 0, "offset")?;
-    let limit = args::count(opts.limit, DEFAULT_LIMIT, "limit")?;
-    let mut out = String::from("[");
-    if limit > 0 {
-      match opts.filter.filter(filter::has_conditions) {
-        None => self.read_page(key, offset, limit, &mut out).await?,
-        Some(filter) => match filter::field_conditions(&filter) {
-          Some(conditions) => self.read_filtered_by_fields(key, &conditions, offset, limit, &mut out).await?,
-          None => self.read_filtered(key, &filter, offset, limit, &mut out).await?,
-        },
-      }
-    }
-    out.push(']');
-    Ok(out)
-  }
-
   /// An unfiltered read: one page.
   async fn read_page(&self, key: &str, offset: u64, limit: u64, out: &mut String) -> Result<()> {
     let (ranked, metas) = self.read_rows(key, offset, limit).await?;

@@ -146,74 +146,71 @@ fn read<'a>(store: &'a Store, mut a: Args<'a>) -> BoxFuture<'a, Result<String>> 
   async move {
     let subject = a.string()?;
     let origin = Origin::new("stream.read", &[&subject]);
-    let opts: ReadOptions = a.options().map_err(|e| origin.fail(e))?;
-    store.read_stream(&subject, &opts).await.map_err(|e| origin.fail(e))
-  }
-  .boxed()
-}
-
-impl Store {
-  async fn read_stream(&self, subject: &str, opts: &ReadOptions) -> Result<String> {
-    let limit = args::count(opts.limit, DEFAULT_LIMIT, "limit")?;
-    let Some((mut low, mut high)) = opts.range()? else {
-      return Ok("[]".into());
-    };
-    let types = opts.types.as_ref().filter(|t| !t.is_empty());
-    let page = if types.is_some() {
-      limit.saturating_mul(4).clamp(100, TYPE_FILTER_PAGE)
-    } else {
-      limit
-    };
-
-    let mut out = String::from("[");
-    let mut found = 0;
-    while found < limit {
-      let (name, first, last) = if opts.desc {
-        ("XREVRANGE", high, low)
-      } else {
-        ("XRANGE", low, high)
+    let read = async {
+      let opts: ReadOptions = a.options()?;
+      let limit = args::count(opts.limit, DEFAULT_LIMIT, "limit")?;
+      let Some((mut low, mut high)) = opts.range()? else {
+        return Ok("[]".into());
       };
-      let mut cmd = redis::cmd(name);
-      cmd.arg(subject).arg(first.arg()).arg(last.arg()).arg("COUNT").arg(page);
-      let cmd = &cmd;
-      let reply = self.run(Kind::Read, |c| async move { c.query::<redis::Value>(cmd).await }).await?;
-      let entries = entries(reply);
-      let fetched = entries.len() as u64;
-      let mut last = None;
-      for (id, fields) in entries {
-        last = Some(id.clone());
-        if found == limit {
+      let types = opts.types.as_ref().filter(|t| !t.is_empty());
+      let page = if types.is_some() {
+        limit.saturating_mul(4).clamp(100, TYPE_FILTER_PAGE)
+      } else {
+        limit
+      };
+
+      let mut out = String::from("[");
+      let mut found = 0;
+      while found < limit {
+        let (name, first, last) = if opts.desc {
+          ("XREVRANGE", high, low)
+        } else {
+          ("XRANGE", low, high)
+        };
+        let mut cmd = redis::cmd(name);
+        cmd.arg(&subject).arg(first.arg()).arg(last.arg()).arg("COUNT").arg(page);
+        let cmd = &cmd;
+        let reply = store.run(Kind::Read, |c| async move { c.query::<redis::Value>(cmd).await }).await?;
+        let entries = entries(reply);
+        let fetched = entries.len() as u64;
+        let mut last = None;
+        for (id, fields) in entries {
+          last = Some(id.clone());
+          if found == limit {
+            break;
+          }
+          if let Some(types) = types {
+            match event::event_type(&fields) {
+              Some(t) if types.contains(&t) => {}
+              _ => continue,
+            }
+          }
+          if found > 0 {
+            out.push(',');
+          }
+          event::push_record(&id, &fields, &mut out);
+          found += 1;
+        }
+        let Some(last) = last else { break };
+        if fetched < page {
           break;
         }
-        if let Some(types) = types {
-          match event::event_type(&fields) {
-            Some(t) if types.contains(&t) => {}
-            _ => continue,
-          }
+        let last = Id::parse(&last, "id")?;
+        let advanced = if opts.desc {
+          last.prev().map(|id| high = id)
+        } else {
+          last.next().map(|id| low = id)
+        };
+        if advanced.is_none() || low > high {
+          break;
         }
-        if found > 0 {
-          out.push(',');
-        }
-        event::push_record(&id, &fields, &mut out);
-        found += 1;
       }
-      let Some(last) = last else { break };
-      if fetched < page {
-        break;
-      }
-      let last = Id::parse(&last, "id")?;
-      let advanced = if opts.desc {
-        last.prev().map(|id| high = id)
-      } else {
-        last.next().map(|id| low = id)
-      };
-      if advanced.is_none() || low > high {
-        break;
-      }
-    }
-    out.push(']');
-    Ok(out)
+      out.push(']');
+      Ok(out)
+    };
+    read.await.map_err(|e| origin.fail(e))
   }
+  .boxed()
 }
 
 /// XRANGE's reply as (id, fields) pairs.
