@@ -53,4 +53,9 @@ export interface NativeOptions {
   trimMaxLen?: number
   trimApprox?: boolean
   busyPollMicros?: number
+  /** Sentinel mode: `host:port` of each sentinel, and the primary's name. */
+  sentinels?: Array<string>
+  sentinelName?: string
+  sentinelUsername?: string
+  sentinelPassword?: string
 }

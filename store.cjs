@@ -135,7 +135,7 @@ function maybe(value, convert, ...rest) {
 // store does not support (a sentinel list, say) is never silently ignored.
 const KNOWN_FIELDS = {
   '': ['connection', 'prefix', 'streams', 'busyPollMicros', 'logger'],
-  connection: ['url', 'host', 'port', 'username', 'password', 'db', 'tls', 'connectTimeout', 'commandTimeout'],
+  connection: ['url', 'host', 'port', 'username', 'password', 'db', 'tls', 'connectTimeout', 'commandTimeout', 'sentinels', 'name', 'sentinelUsername', 'sentinelPassword'],
   'connection.tls': ['ca', 'cert', 'key', 'servername'],
   streams: ['trim'],
   'streams.trim': ['maxLen', 'approx'],
@@ -149,6 +149,24 @@ function onlyKnownFields(object, path) {
   }
 }
 
+// Sentinels as `[{ host, port }, …]`, or `'host:port,host:port'` (as an env variable gives them).
+function sentinelNodes(value) {
+  const nodes = typeof value === 'string' ? value.split(',').map((node) => node.trim()).filter(Boolean) : value
+  if (!Array.isArray(nodes) || nodes.length === 0) {
+    throw invalid("connection.sentinels must be a non-empty list of { host, port } (or 'host:port,host:port')")
+  }
+  return nodes.map((node, i) => {
+    const name = `connection.sentinels[${i}]`
+    if (typeof node === 'string') {
+      const at = node.lastIndexOf(':')
+      if (at <= 0) throw invalid(`${name} must be host:port`)
+      node = { host: node.slice(0, at), port: node.slice(at + 1) }
+    }
+    if (!isPlainObject(node) || typeof node.host !== 'string' || node.host === '') throw invalid(`${name} must be { host, port }`)
+    return `${node.host}:${whole(node.port, `${name}.port`, 1, 65535)}`
+  })
+}
+
 function nativeOptions(options) {
   if (!isPlainObject(options)) throw invalid('RedisStore options must be an object')
   onlyKnownFields(options, '')
@@ -158,7 +176,24 @@ function nativeOptions(options) {
   if (typeof c.url === 'string' && /#insecure\b/i.test(c.url)) {
     throw invalid('connection.url: #insecure (TLS without certificate checks) is not supported; give connection.tls.ca instead')
   }
+  const sentinels = maybe(c.sentinels, sentinelNodes)
+  if (sentinels) {
+    for (const field of ['url', 'host', 'port']) {
+      if (c[field] !== undefined && c[field] !== null && c[field] !== '') {
+        throw invalid(`connection.${field}: give either connection.sentinels or connection.url/host/port, not both`)
+      }
+    }
+    if (typeof c.name !== 'string' || c.name === '') throw invalid("connection.name (the primary's name on the sentinels) is required with connection.sentinels")
+  } else {
+    for (const field of ['name', 'sentinelUsername', 'sentinelPassword']) {
+      if (c[field] !== undefined && c[field] !== null && c[field] !== '') throw invalid(`connection.${field} goes with connection.sentinels`)
+    }
+  }
   const out = {
+    sentinels,
+    sentinelName: sentinels && c.name,
+    sentinelUsername: maybe(c.sentinelUsername, stringOrBuffer, 'connection.sentinelUsername'),
+    sentinelPassword: maybe(c.sentinelPassword, stringOrBuffer, 'connection.sentinelPassword'),
     url: maybe(c.url, stringOrBuffer, 'connection.url'),
     host: maybe(c.host, stringOrBuffer, 'connection.host'),
     port: maybe(c.port, whole, 'connection.port', 1, 65535),

@@ -45,6 +45,17 @@ export interface RedisConnectionOptions {
   connectTimeout?: number
   /** Milliseconds to wait for a reply. @default 3000 */
   commandTimeout?: number
+  /**
+   * Sentinel mode, instead of url/host/port: the sentinels that watch the primary (any that
+   * answer will do), as `{ host, port }` or `'host:port,host:port'`. `username`, `password` and
+   * `db` are the data nodes'.
+   */
+  sentinels?: Array<{ host: string; port: number }> | string
+  /** The primary's name on the sentinels (`sentinel monitor <name> …`); required with `sentinels`. */
+  name?: string
+  /** The sentinels' own ACL user, when they require one. */
+  sentinelUsername?: string
+  sentinelPassword?: string
 }
 
 export interface RedisStoreOptions {

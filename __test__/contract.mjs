@@ -5,7 +5,11 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { freePort } from '../scripts/redis-server.mjs'
 import { rawClient, uniquePrefix } from './support/stores.mjs'
 
-export function contractSuite(name, makeStore, { expectedFailures = [] } = {}) {
+/**
+ * @param makeStore (options?) => a store; `options.connection`, when given, replaces the store's own
+ * @param options.rawUrl where a plain client sees the same data (the shared test server by default)
+ */
+export function contractSuite(name, makeStore, { expectedFailures = [], rawUrl } = {}) {
   const failing = new Set(expectedFailures)
   const it = (title, fn) => (failing.has(title) ? test.fails : test)(title, fn)
 
@@ -15,7 +19,7 @@ export function contractSuite(name, makeStore, { expectedFailures = [] } = {}) {
     let p
     beforeAll(async () => {
       store = await makeStore()
-      redis = rawClient()
+      redis = rawClient(typeof rawUrl === 'function' ? await rawUrl() : rawUrl)
       p = uniquePrefix()
     })
     afterAll(async () => {

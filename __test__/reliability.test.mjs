@@ -311,7 +311,11 @@ describe('a slow link', () => {
 describe('options it cannot honour', () => {
   test('unknown fields and #insecure are refused, naming the field', () => {
     const cases = [
-      [{ connection: { sentinels: [{ host: 'h', port: 26379 }], name: 'mymaster' } }, 'connection.sentinels'],
+      [{ connection: { host: 'h', sentinels: [{ host: 'h', port: 26379 }], name: 'mymaster' } }, 'connection.host'],
+      [{ connection: { sentinels: [], name: 'mymaster' } }, 'connection.sentinels'],
+      [{ connection: { sentinels: 'h:26379,h' , name: 'mymaster' } }, 'connection.sentinels[1]'],
+      [{ connection: { sentinels: [{ host: 'h', port: 26379 }] } }, 'connection.name'],
+      [{ connection: { host: 'h', name: 'mymaster' } }, 'connection.name'],
       [{ connection: { cluster: [{ host: 'h', port: 7000 }] } }, 'connection.cluster'],
       [{ connection: { path: '/tmp/redis.sock' } }, 'connection.path'],
       [{ connection: { host: 'h', maxRetriesPerRequest: null } }, 'connection.maxRetriesPerRequest'],

@@ -75,7 +75,8 @@ export async function startRedis({ port, args = [] } = {}) {
     },
     /** Stops the server by its pid and waits for it to exit. */
     async kill(signal = 'SIGTERM') {
-      if (!child || child.exitCode !== null) return
+      // a process that ended by a signal has no exit code, only a signal code
+      if (!child || child.exitCode !== null || child.signalCode !== null) return
       const done = new Promise((r) => child.once('exit', r))
       child.kill(signal)
       await done

@@ -6,7 +6,7 @@
 //! batch's result each call's failure is `[0, code, message]` (see `store/batch.rs`).
 
 use crate::error::{Code, StoreError};
-use crate::store::config::{self, Options, TlsOptions};
+use crate::store::config::{self, Options, SentinelOptions, TlsOptions};
 use crate::store::Store;
 use napi::bindgen_prelude::{FnArgs, Function};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
@@ -72,6 +72,11 @@ pub struct NativeOptions {
   pub trim_max_len: Option<f64>,
   pub trim_approx: Option<bool>,
   pub busy_poll_micros: Option<u32>,
+  /// Sentinel mode: `host:port` of each sentinel, and the primary's name.
+  pub sentinels: Option<Vec<String>>,
+  pub sentinel_name: Option<String>,
+  pub sentinel_username: Option<String>,
+  pub sentinel_password: Option<String>,
 }
 
 impl From<NativeOptions> for Options {
@@ -96,6 +101,17 @@ impl From<NativeOptions> for Options {
       trim_max_len: o.trim_max_len.map(|n| n as u64),
       trim_approx: o.trim_approx,
       busy_poll: o.busy_poll_micros.map(|us| Duration::from_micros(us.into())),
+      sentinel: o.sentinels.map(|nodes| SentinelOptions {
+        // checked by the JS wrapper: every one is host:port
+        nodes: nodes
+          .iter()
+          .filter_map(|node| node.rsplit_once(':'))
+          .filter_map(|(host, port)| Some((host.to_string(), port.parse().ok()?)))
+          .collect(),
+        name: o.sentinel_name.unwrap_or_default(),
+        username: o.sentinel_username,
+        password: o.sentinel_password,
+      }),
     }
   }
 }

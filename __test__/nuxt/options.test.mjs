@@ -3,7 +3,7 @@ import { describe, expect, test } from 'vitest'
 import { RedisStore } from '../../store.mjs'
 import { resolveStoreOptions } from '../../nuxt/runtime/options.mjs'
 
-const placeholders = { url: '', host: '', port: '', username: '', password: '', db: '' }
+const placeholders = { url: '', host: '', port: '', username: '', password: '', db: '', sentinels: '', name: '', sentinelUsername: '', sentinelPassword: '' }
 
 describe('resolveStoreOptions', () => {
   test('sources in order: nventStoreRedis, nvent.store.connection, nvent.store.redis, nvent.connections.redis', () => {
@@ -43,10 +43,19 @@ describe('resolveStoreOptions', () => {
     expect(resolveStoreOptions({ nventStoreRedis: { connection: { host: 'own' } } }).leftOut).toEqual([])
   })
 
-  test('a shared connection that picks another server (sentinels, cluster, socket path) is an error, never dropped', () => {
-    for (const redis of [{ sentinels: [{ host: 's', port: 26379 }], name: 'mymaster' }, { cluster: [{ host: 'c', port: 7000 }] }, { path: '/tmp/redis.sock' }]) {
+  test('a shared connection that picks a server the store cannot reach yet (cluster, socket path) is an error, never dropped', () => {
+    for (const redis of [{ cluster: [{ host: 'c', port: 7000 }] }, { path: '/tmp/redis.sock' }]) {
       expect(() => resolveStoreOptions({ nvent: { connections: { redis } } })).toThrow(/not supported/)
     }
+  })
+
+  test("a shared Sentinel connection is kept whole, and the env's 'host:port,…' string is the store's", () => {
+    const redis = { sentinels: [{ host: 's', port: 26379 }], name: 'mymaster', password: 'pw', sentinelPassword: 'spw' }
+    expect(resolveStoreOptions({ nvent: { connections: { redis } } }).options.connection).toEqual(redis)
+    const fromEnv = { ...placeholders, sentinels: 's1:26379,s2:26380', name: 'mymaster' }
+    const { connection } = resolveStoreOptions({ nventStoreRedis: { connection: fromEnv } }).options
+    expect(connection).toEqual({ sentinels: 's1:26379,s2:26380', name: 'mymaster' })
+    expect(() => new RedisStore({ connection, logger: false })).not.toThrow()
   })
 
   test('busyPollMicros is passed on only when set', () => {

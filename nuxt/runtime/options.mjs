@@ -13,9 +13,9 @@ const isUnset = (value) => value === undefined || value === null || value === ''
 
 // What RedisStore's `connection` accepts. A connection nvent shares with its queue adapter may
 // also hold ioredis/BullMQ options (maxRetriesPerRequest …): those are left out, and said so.
-const STORE_FIELDS = new Set(['url', 'host', 'port', 'username', 'password', 'db', 'tls', 'connectTimeout', 'commandTimeout'])
-// Fields that choose another server than host/port: dropping one would connect elsewhere.
-const SERVER_FIELDS = new Set(['sentinels', 'name', 'cluster', 'nodes', 'path', 'socket'])
+const STORE_FIELDS = new Set(['url', 'host', 'port', 'username', 'password', 'db', 'tls', 'connectTimeout', 'commandTimeout', 'sentinels', 'name', 'sentinelUsername', 'sentinelPassword'])
+// Fields that choose a server the store cannot reach yet: dropping one would connect elsewhere.
+const SERVER_FIELDS = new Set(['cluster', 'nodes', 'path', 'socket'])
 
 /** The fields of a shared connection this store uses, and the names of those it leaves out. */
 function storeFieldsOf(connection, source) {
@@ -25,8 +25,8 @@ function storeFieldsOf(connection, source) {
     if (STORE_FIELDS.has(key)) kept[key] = value
     else if (SERVER_FIELDS.has(key)) {
       throw new Error(
-        `[adapter-store-redis] ${source}.${key}: this store connects to one Redis server (host/port or url); ` +
-          'Sentinel, Cluster and socket paths are not supported yet. Give nventStoreRedis.connection a host and port.',
+        `[adapter-store-redis] ${source}.${key}: this store connects to one Redis server (host/port or url) or to the ` +
+          'primary behind Sentinel; Cluster and socket paths are not supported yet. Give nventStoreRedis.connection a host and port.',
       )
     } else leftOut.push(key)
   }

@@ -1,5 +1,6 @@
 //! Connection and adapter settings, and how they become an [`Endpoint`].
 
+use super::sentinel::Sentinels;
 use super::wire::{Endpoint, Tls};
 use crate::error::{Result, StoreError};
 use redis::{ConnectionAddr, ConnectionInfo, IntoConnectionInfo};
@@ -27,6 +28,17 @@ pub struct Options {
   pub trim_approx: Option<bool>,
   /// How long the I/O thread keeps polling after a call (see src/spin.rs).
   pub busy_poll: Option<Duration>,
+  /// Sentinel mode: the primary comes from these sentinels (see [`SentinelOptions`]).
+  pub sentinel: Option<SentinelOptions>,
+}
+
+/// Where the sentinels are, the primary's name, and how to log in to the sentinels.
+#[derive(Clone, Default)]
+pub struct SentinelOptions {
+  pub nodes: Vec<(String, u16)>,
+  pub name: String,
+  pub username: Option<String>,
+  pub password: Option<String>,
 }
 
 /// TLS settings; any of them (or a `rediss://` URL) turns TLS on.
@@ -61,6 +73,9 @@ pub struct ClientSetup {
 
 impl Options {
   pub fn build(&self) -> Result<ClientSetup> {
+    if let Some(sentinel) = &self.sentinel {
+      return self.build_sentinel(sentinel);
+    }
     // redis-rs reads the URL (redis://, rediss://, credentials, db)
     let info: ConnectionInfo = match &self.url {
       Some(url) => url
@@ -93,9 +108,54 @@ impl Options {
         password: self.password.clone().or_else(|| settings.password().map(str::to_string)),
         db: self.db.unwrap_or(settings.db()),
         command_timeout: self.command_timeout.unwrap_or(DEFAULT_COMMAND_TIMEOUT),
+        sentinels: None,
       },
       connect_timeout: self.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT),
       address: format!("{host}:{port}"),
+    })
+  }
+}
+
+impl Options {
+  /// Sentinel mode: the data nodes' credentials and db are these options'; the address is asked
+  /// of the sentinels at every connect.
+  fn build_sentinel(&self, sentinel: &SentinelOptions) -> Result<ClientSetup> {
+    if self.url.is_some() || self.host.is_some() || self.port.is_some() {
+      return Err(StoreError::invalid(
+        "give either connection.sentinels or connection.url/host/port, not both",
+      ));
+    }
+    if self.tls.is_some() {
+      return Err(StoreError::invalid("connection.tls with connection.sentinels is not supported yet"));
+    }
+    if sentinel.nodes.is_empty() {
+      return Err(StoreError::invalid("connection.sentinels must list at least one sentinel"));
+    }
+    if sentinel.name.is_empty() {
+      return Err(StoreError::invalid(
+        "connection.name (the primary's name on the sentinels) is required with connection.sentinels",
+      ));
+    }
+    let nodes: Vec<String> = sentinel.nodes.iter().map(|(host, port)| format!("{host}:{port}")).collect();
+    let (host, port) = sentinel.nodes[0].clone();
+    Ok(ClientSetup {
+      endpoint: Endpoint {
+        host,
+        port,
+        tls: None,
+        username: self.username.clone(),
+        password: self.password.clone(),
+        db: self.db.unwrap_or(0),
+        command_timeout: self.command_timeout.unwrap_or(DEFAULT_COMMAND_TIMEOUT),
+        sentinels: Some(Arc::new(Sentinels {
+          nodes: sentinel.nodes.clone(),
+          name: sentinel.name.clone(),
+          username: sentinel.username.clone(),
+          password: sentinel.password.clone(),
+        })),
+      },
+      connect_timeout: self.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT),
+      address: format!("the primary {:?} of the sentinels at {}", sentinel.name, nodes.join(", ")),
     })
   }
 }

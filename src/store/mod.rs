@@ -13,12 +13,14 @@ mod index_read;
 mod kv;
 mod reply;
 mod resp;
+pub mod sentinel;
 mod stream;
 mod wire;
 
 use crate::error::{Code, Result, StoreError};
 use conn::Connector;
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use wire::Connection;
 
@@ -39,6 +41,10 @@ pub struct Store {
   ordered: bool,
   /// The order of the calls on the writes' connection.
   sequence: Arc<conn::Sequence>,
+  /// With Sentinel: where the primary is, and whether the watch for failovers runs (the
+  /// first call starts it).
+  sentinels: Option<Arc<sentinel::Sentinels>>,
+  watching: Arc<AtomicBool>,
 }
 
 #[derive(Clone, Copy)]
@@ -67,6 +73,7 @@ impl Store {
         approx: options.trim_approx.unwrap_or(true),
       });
     let command_timeout = setup.endpoint.command_timeout;
+    let sentinels = setup.endpoint.sentinels.clone();
     let endpoint = Arc::new(setup.endpoint);
     let refusal = Arc::new(conn::Refusal::default());
     let sequence = Arc::new(conn::Sequence::default());
@@ -82,6 +89,8 @@ impl Store {
       ),
       reads: Connector::new(&setup.address, setup.connect_timeout, endpoint, refusal, Vec::new(), None),
       sequence,
+      sentinels,
+      watching: Arc::new(AtomicBool::new(false)),
       trim,
       command_timeout,
       ordered: false,
@@ -125,12 +134,36 @@ impl Store {
     self.writes.address()
   }
 
+  /// Starts the watch for `+switch-master` (once per store): a switch retires both connections,
+  /// and the next call asks the sentinels where the primary is now.
+  fn watch_failovers(&self) {
+    let Some(sentinels) = self.sentinels.clone() else { return };
+    if self.watching.swap(true, Ordering::AcqRel) {
+      return;
+    }
+    let (writes, reads) = (Arc::downgrade(&self.writes), Arc::downgrade(&self.reads));
+    tokio::spawn(async move {
+      let wanted = || writes.upgrade().is_some_and(|c| !c.is_closed());
+      let switched = || {
+        for connector in [&writes, &reads] {
+          if let Some(connector) = connector.upgrade() {
+            connector.retire_any();
+          }
+        }
+      };
+      sentinels.watch(wanted, switched).await;
+    });
+  }
+
   /// Runs `command` on the connection for its kind and classifies its failure.
   async fn run<T, F, Fut>(&self, kind: Kind, command: F) -> Result<T>
   where
     F: Fn(Connection) -> Fut,
     Fut: Future<Output = Result<T>>,
   {
+    if self.sentinels.is_some() && !self.watching.load(Ordering::Relaxed) {
+      self.watch_failovers();
+    }
     let (conn, mut retries) = match kind {
       Kind::Read if !self.ordered => (&self.reads, 1),
       Kind::Read => (&self.writes, 1),

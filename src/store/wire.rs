@@ -46,6 +46,8 @@ pub struct Endpoint {
   pub password: Option<String>,
   pub db: i64,
   pub command_timeout: Duration,
+  /// Where to ask for the primary's address instead of `host` and `port`.
+  pub sentinels: Option<Arc<super::sentinel::Sentinels>>,
 }
 
 pub struct Tls {
@@ -215,7 +217,11 @@ impl LoginError {
 /// order). The caller bounds the time it may take.
 pub async fn connect(endpoint: &Endpoint, preload: &[redis::Cmd]) -> Result<Connection, LoginError> {
   let io = |e: std::io::Error| LoginError::transient(e.to_string());
-  let tcp = TcpStream::connect((endpoint.host.as_str(), endpoint.port)).await.map_err(io)?;
+  let (host, port) = match &endpoint.sentinels {
+    Some(sentinels) => sentinels.primary().await?,
+    None => (endpoint.host.clone(), endpoint.port),
+  };
+  let tcp = TcpStream::connect((host.as_str(), port)).await.map_err(io)?;
   tcp.set_nodelay(true).map_err(io)?;
   // the OS probes a silent peer too, also while a call waits
   let keepalive = socket2::TcpKeepalive::new()

@@ -66,6 +66,7 @@ where
     password: None,
     db: 0,
     command_timeout: timeout,
+    sentinels: None,
   };
   let conn = connect(&endpoint, &[]).await.map_err(|e| e.message).unwrap();
   (conn, server)

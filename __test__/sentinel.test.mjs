@@ -1,0 +1,141 @@
+// The store on a primary behind Sentinel: the contract, a failover asked of the sentinels, and a
+// primary killed outright. One primary, one replica and three sentinels, started for this file.
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { RedisStore } from '../store.mjs'
+import { contractSuite } from './contract.mjs'
+import { DATA_PASSWORD, startSentinelSet } from './support/sentinel.mjs'
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
+let set
+
+beforeAll(async () => {
+  set = await startSentinelSet()
+}, 60000)
+afterAll(() => set?.stop(), 60000)
+
+const viaSentinels = (options = {}) => new RedisStore({ logger: false, ...options, connection: options.connection ?? set.connection })
+
+contractSuite('RedisStore (native) via Sentinel', viaSentinels, {
+  rawUrl: async () => `redis://:${DATA_PASSWORD}@127.0.0.1:${await set.primaryPort()}`,
+})
+
+// Calls a write in a loop until `stop()`; what each call came to, in order.
+function writeLoop(store, key) {
+  const outcomes = []
+  let running = true
+  const done = (async () => {
+    while (running) {
+      const at = Date.now()
+      try {
+        await store.kv.increment(key)
+        outcomes.push({ at, ok: true })
+      } catch (err) {
+        outcomes.push({ at, ok: false, code: err.code })
+        await sleep(20)
+      }
+    }
+  })()
+  return {
+    outcomes,
+    async stop() {
+      running = false
+      await done
+    },
+  }
+}
+
+const failedAsAllowed = (outcomes) => {
+  for (const f of outcomes.filter((o) => !o.ok)) expect(['UNAVAILABLE', 'UNCERTAIN', 'TIMEOUT']).toContain(f.code)
+}
+
+// Increments through the store until one lands on `port`; how long that took.
+async function firstWriteOn(store, port) {
+  const server = set.admin(port)
+  const started = Date.now()
+  try {
+    await set.until(`a write lands on ${port}`, async () => {
+      const value = await store.kv.increment('failover:probe').catch(() => null)
+      return value !== null && Number(await server.get('failover:probe')) === value
+    }, 10000)
+    return Date.now() - started
+  } finally {
+    server.disconnect()
+  }
+}
+
+const incrementsOn = async (port) => {
+  const server = set.admin(port)
+  const stats = await server.info('commandstats')
+  server.disconnect()
+  return Number(/cmdstat_incrbyfloat:calls=(\d+)/.exec(stats)?.[1] ?? 0)
+}
+
+describe('failover', () => {
+  test('SENTINEL FAILOVER: the store follows the switch at once and stops writing to the old primary', async () => {
+    const store = viaSentinels()
+    const key = 'failover:asked'
+    try {
+      await store.kv.set(key, 0)
+      const from = await set.primaryPort()
+      const loop = writeLoop(store, key)
+      await sleep(200)
+      await set.sentinel.call('SENTINEL', 'FAILOVER', 'nvent')
+      await set.until('the sentinels name a new primary', async () => (await set.primaryPort()) !== from)
+      const to = await set.primaryPort()
+      // within about a second of the sentinels naming it
+      expect(await firstWriteOn(store, to)).toBeLessThan(1500)
+      await loop.stop()
+      failedAsAllowed(loop.outcomes)
+      // nothing acknowledged is stored twice (writes the old primary took after the replica was
+      // promoted are Redis's own loss: see README, Sentinel)
+      const acked = loop.outcomes.filter((o) => o.ok).length
+      const uncertain = loop.outcomes.filter((o) => !o.ok && o.code !== 'UNAVAILABLE').length
+      const primary = set.admin(to)
+      expect(Number(await primary.get(key))).toBeLessThanOrEqual(acked + uncertain)
+      primary.disconnect()
+      // the old primary still takes writes until the sentinels demote it, seconds later: none of
+      // the store's go there any more
+      const before = await incrementsOn(from)
+      for (let i = 0; i < 50; i++) await store.kv.increment(key)
+      expect(await incrementsOn(from)).toBe(before)
+    } finally {
+      await store.close()
+    }
+  }, 60000)
+
+  test('a primary killed outright: calls fail fast meanwhile and write again once a replica is promoted', async () => {
+    const store = viaSentinels({ connection: { ...set.connection, commandTimeout: 1000 } })
+    const key = 'failover:killed'
+    try {
+      await store.kv.set(key, 0)
+      const from = await set.primaryPort()
+      const loop = writeLoop(store, key)
+      await sleep(200)
+      await set.servers.find((s) => s.port === from).kill('SIGKILL')
+      await set.until('the sentinels promote the replica', async () => (await set.primaryPort()) !== from, 30000)
+      expect(await firstWriteOn(store, await set.primaryPort())).toBeLessThan(1500)
+      await loop.stop()
+      failedAsAllowed(loop.outcomes)
+      // Redis replicates asynchronously: writes the killed primary acknowledged last may be gone
+      expect(typeof (await store.kv.get(key))).toBe('number')
+    } finally {
+      await store.close()
+    }
+  }, 60000)
+})
+
+describe('options', () => {
+  test('a wrong sentinel password or an unknown primary name fails as UNAVAILABLE, saying which', async () => {
+    for (const [change, words] of [
+      [{ sentinelPassword: 'wrong' }, /sentinel .*WRONGPASS|sentinel .*invalid/i],
+      [{ name: 'elsewhere' }, /does not know a primary named "elsewhere"/],
+    ]) {
+      const store = viaSentinels({ connection: { ...set.connection, ...change, connectTimeout: 500, commandTimeout: 800 } })
+      const err = await store.kv.get('x').catch((e) => e)
+      expect(err.code).toBe('UNAVAILABLE')
+      expect(err.message).toMatch(words)
+      expect(err.message).not.toContain('S3cret')
+      await store.close()
+    }
+  })
+})
