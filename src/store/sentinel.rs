@@ -12,8 +12,8 @@ use super::resp::{self, Framer};
 use super::wire::LoginError;
 use bytes::BytesMut;
 use futures_util::future::join_all;
-use std::collections::HashMap;
 use redis::Value;
+use std::collections::HashMap;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -139,7 +139,12 @@ fn fields(reply: Value) -> Option<HashMap<String, String>> {
     Value::BulkString(b) => Some(String::from_utf8_lossy(b).into_owned()),
     _ => None,
   };
-  Some(items.chunks(2).filter_map(|pair| Some((text(&pair[0])?, text(pair.get(1)?)?))).collect())
+  Some(
+    items
+      .chunks(2)
+      .filter_map(|pair| Some((text(&pair[0])?, text(pair.get(1)?)?)))
+      .collect(),
+  )
 }
 
 /// A sentinel connection's replies.
