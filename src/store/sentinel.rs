@@ -30,6 +30,8 @@ pub struct Sentinels {
 
 /// How long the watch waits before it tries the next sentinel.
 const WATCH_RETRY: Duration = Duration::from_millis(500);
+/// How long one sentinel may take to answer: one that went silent must not hold up the others.
+const ASK_TIMEOUT: Duration = Duration::from_millis(1000);
 
 impl Sentinels {
   /// The primary's address: of the sentinels that answer, the one with the newest configuration
@@ -72,6 +74,11 @@ impl Sentinels {
 
   /// Connects to one sentinel, logs in and sends `cmd`; the stream and `cmd`'s reply.
   async fn open(&self, host: &str, port: u16, cmd: &redis::Cmd) -> Result<(Reader, Value), String> {
+    let asked = tokio::time::timeout(ASK_TIMEOUT, self.ask(host, port, cmd)).await;
+    asked.unwrap_or_else(|_| Err(format!("no answer within {} ms", ASK_TIMEOUT.as_millis())))
+  }
+
+  async fn ask(&self, host: &str, port: u16, cmd: &redis::Cmd) -> Result<(Reader, Value), String> {
     let tcp = TcpStream::connect((host, port)).await.map_err(|e| e.to_string())?;
     tcp.set_nodelay(true).map_err(|e| e.to_string())?;
     let mut pipe = redis::pipe();
