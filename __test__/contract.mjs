@@ -381,6 +381,19 @@ export function contractSuite(name, makeStore, { expectedFailures = [], rawUrl }
         expect(await Promise.all(gets)).toEqual(Array.from({ length: 40 }, (_, i) => i))
       })
 
+      it('a read sees an update of an entry added without metadata, made before it', async () => {
+        for (let i = 0; i < 50; i++) {
+          await store.index.add(k('bare'), `b${i}`, i)
+          const [updated, entry, counted, after] = await Promise.all([
+            store.index.update(k('bare'), `b${i}`, { n: i }),
+            store.index.get(k('bare'), `b${i}`),
+            store.index.increment(k('bare'), `b${i}`, 'n'),
+            store.index.get(k('bare'), `b${i}`),
+          ])
+          expect([updated, entry.metadata.n, counted, after.metadata.n]).toEqual([true, i, i + 1, i + 1])
+        }
+      })
+
       it('increment refuses a string that only looks like a number, and writes nothing', async () => {
         await store.kv.set(k('007'), '007')
         await expect(store.kv.increment(k('007'))).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' })

@@ -18,6 +18,7 @@ contractSuite('0.5.15 (ioredis)', (options) => seedStore(options), {
     'update with null deletes the whole subtree',
     'a field may change between a number and an object',
     'an entry added without metadata can be updated',
+    'a read sees an update of an entry added without metadata, made before it',
     '50 concurrent updateWithRetry calls all land',
     'increment adds fractions and negatives at a dotted path, with the version',
     'increment refuses a path through a value, onto an object, or onto a non-number, and writes nothing',

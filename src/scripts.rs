@@ -24,8 +24,8 @@ macro_rules! script {
 }
 
 pub static INDEX_ADD: LazyLock<Script> = script!("indexAdd-2");
-pub static INDEX_UPDATE: LazyLock<Script> = script!("indexUpdate-1");
-pub static INDEX_INCREMENT: LazyLock<Script> = script!("indexIncrement-1");
+pub static INDEX_UPDATE: LazyLock<Script> = script!("indexUpdate-2");
+pub static INDEX_INCREMENT: LazyLock<Script> = script!("indexIncrement-2");
 pub static INDEX_DELETE: LazyLock<Script> = script!("indexDelete-2");
 
 fn all() -> [&'static Script; 4] {

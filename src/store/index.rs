@@ -2,15 +2,16 @@
 //! at `{key}:meta:{id}` (see [`crate::codec::hash`] for its fields). Reads of many entries are in
 //! `index_read.rs`.
 //!
-//! Writes to one entry's metadata are single-key Lua scripts. `add` and `delete` also touch the
-//! sorted set, in the same script, so an entry and its metadata appear and vanish together; these
-//! two are the only multi-key steps.
+//! Every write to an entry is one Lua script, one round trip. `add` and `delete` write the sorted
+//! set and the hash together, so an entry and its metadata appear and vanish together; `update`
+//! and `increment` write the hash and read the sorted set (an entry added without metadata has
+//! no hash until its first update).
 
 use super::args::{self, Args};
 use super::batch::Op;
 use super::call::{Call, Origin, Outcome};
 use super::{reply, Kind, Store};
-use crate::codec::hash::{self, Flat};
+use crate::codec::hash;
 use crate::codec::{path, scalar};
 use crate::error::{Code, Result, StoreError};
 use crate::scripts::{self, ScriptCall};
@@ -115,21 +116,10 @@ fn update(_: &Store, a: &mut Args) -> Result<Call> {
 fn update_call(key: String, id: String, partial: &str) -> Result<Call> {
   let origin = Origin::new("index.update", &[&key, &id]);
   let flat = hash::flatten(&args::json_object(partial, "the update").map_err(|e| origin.fail(e))?);
-  Ok(on_entry(origin, key, id, Ok("false".into()), move |meta, create| {
-    let script = update_script(meta, &flat, create);
-    (script, |reply| match reply {
-      Value::Int(version) if version >= 0 => Ok(Some("true".into())),
-      Value::Int(_) => Ok(None),
-      _ => Err(reply::unexpected("the update script")),
-    })
-  }))
-}
-
-fn update_script(meta: &str, flat: &Flat, create: bool) -> ScriptCall {
   let ancestors = flat.ancestors();
-  let mut call = ScriptCall::new(&scripts::INDEX_UPDATE, &[meta]);
-  call.arg(if create { "1" } else { "0" });
+  let mut call = ScriptCall::new(&scripts::INDEX_UPDATE, &[&meta_key(&key, &id), &key]);
   call
+    .arg(&id)
     .arg(flat.sets.len())
     .arg(flat.deletes.len())
     .arg(flat.empties.len())
@@ -143,7 +133,11 @@ fn update_script(meta: &str, flat: &Flat, create: bool) -> ScriptCall {
   for field in flat.empties.iter().chain(&ancestors) {
     call.arg(field);
   }
-  call
+  Ok(origin.one(Kind::Write, call.into_evalsha(), |reply| match reply {
+    // the new version, or -1: no such entry
+    Value::Int(version) => Ok((version >= 0).to_string()),
+    _ => Err(reply::unexpected("the update script")),
+  }))
 }
 
 /// `index.increment(key, id, field, by)`: adds `by` to the number at the dotted path `field`;
@@ -158,20 +152,16 @@ fn increment(_: &Store, a: &mut Args) -> Result<Call> {
   if !by.is_finite() {
     return Err(origin.invalid("the amount must be a finite number"));
   }
-  let by = args::number(by);
-  let missing = Err(StoreError::new(Code::NotFound, "no such entry"));
-  Ok(on_entry(origin, key, id, missing, move |meta, create| {
-    let mut call = ScriptCall::new(&scripts::INDEX_INCREMENT, &[meta]);
-    call.arg(if create { "1" } else { "0" }).arg(&field).arg(&by);
-    for ancestor in path::ancestors(&field) {
-      call.arg(ancestor);
-    }
-    (call, increment_reply)
-  }))
+  let mut call = ScriptCall::new(&scripts::INDEX_INCREMENT, &[&meta_key(&key, &id), &key]);
+  call.arg(&id).arg(&field).arg(args::number(by));
+  for ancestor in path::ancestors(&field) {
+    call.arg(ancestor);
+  }
+  Ok(origin.one(Kind::Write, call.into_evalsha(), increment_reply))
 }
 
-/// The increment script's reply (see its header); `None` when the hash is missing.
-fn increment_reply(reply: Value) -> Result<Option<String>> {
+/// The increment script's reply (see its header).
+fn increment_reply(reply: Value) -> Result<String> {
   let Value::Array(reply) = reply else {
     return Err(reply::unexpected("the increment script"));
   };
@@ -181,8 +171,8 @@ fn increment_reply(reply: Value) -> Result<Option<String>> {
   };
   let detail = reply.next().and_then(reply::string).unwrap_or_default();
   match status {
-    0 => Ok(Some(args::number(reply::number(&detail)?))),
-    -1 => Ok(None),
+    0 => Ok(args::number(reply::number(&detail)?)),
+    -1 => Err(StoreError::new(Code::NotFound, "no such entry")),
     -2 => Err(StoreError::invalid(format!(
       "{:?} is not an object, so it has no field below it",
       path::split(&detail).join(".")
@@ -197,44 +187,6 @@ fn delete(_: &Store, a: &mut Args) -> Result<Call> {
   let mut call = ScriptCall::new(&scripts::INDEX_DELETE, &[&key, &meta_key(&key, &id)]);
   call.arg(&id);
   Ok(Origin::new("index.delete", &[&key, &id]).one(Kind::Write, call.into_evalsha(), reply::deleted))
-}
-
-/// How a metadata script's reply reads: the result, or `None` when the hash is missing.
-type ScriptReply = fn(Value) -> Result<Option<String>>;
-
-/// A metadata script that reports a missing hash (`script(meta, create)`). An entry added without
-/// metadata has no hash, so then the sorted set decides: if the id is there, the script runs
-/// again with leave to create the hash; if not, the call ends with `missing`.
-fn on_entry(
-  origin: Origin,
-  key: String,
-  id: String,
-  missing: Result<String>,
-  script: impl Fn(&str, bool) -> (ScriptCall, ScriptReply) + Send + 'static,
-) -> Call {
-  let meta = meta_key(&key, &id);
-  let (first, read) = script(&meta, false);
-  origin.call(Kind::Write, vec![first.into_evalsha()], move |origin, mut replies| {
-    if let Some(done) = read(replies.swap_remove(0))? {
-      return Ok(Outcome::Done(done));
-    }
-    let mut score = redis::cmd("ZSCORE");
-    score.arg(&key).arg(&id);
-    Ok(Outcome::Then(origin.call(Kind::Read, vec![score], move |origin, replies| {
-      if replies[0] == Value::Nil {
-        return missing.map(Outcome::Done);
-      }
-      let (again, read) = script(&meta, true);
-      Ok(Outcome::Then(origin.call(
-        Kind::Write,
-        vec![again.into_evalsha()],
-        move |_, mut replies| match read(replies.swap_remove(0))? {
-          Some(done) => Ok(Outcome::Done(done)),
-          None => missing.map(Outcome::Done),
-        },
-      )))
-    })))
-  })
 }
 
 /// `index.updateWithRetry(key, id, partial, maxRetries)`: `index.update`, tried up to

@@ -4,15 +4,15 @@
 
   Input:
     KEYS[1]  the entry's metadata hash
-    ARGV[1]  '1' to create the hash when it is missing (the entry exists without metadata),
-             '0' to report it missing
+    KEYS[2]  the index (sorted set), read only: an entry added without metadata has no hash yet
+    ARGV[1]  the entry's id (sorted-set member)
     ARGV[2]  the field (dotted path)
     ARGV[3]  the amount (may be negative or fractional)
     ARGV[4…] the field's ancestors (`a`, `a.b` for `a.b.c`)
 
   Output: { status, value }
     { 0, new value as a string }   done
-    { -1 }                         the hash is missing and ARGV[1] is '0'
+    { -1 }                         the entry does not exist (no hash, and not in the index)
     { -2, conflicting field }      a leaf sits above the field, or fields below it
     { -3 }                         the field holds something that is not a number, or the sum
                                    would not be a finite number
@@ -34,7 +34,7 @@ local meta, field = KEYS[1], ARGV[2]
 local found = rcall('HMGET', meta, field, unpack(ARGV, 4))
 local present = found[1] ~= false
 -- the common case, a field that is already there, also proves the hash exists
-if not present and ARGV[1] ~= '1' and rcall('EXISTS', meta) == 0 then
+if not present and rcall('EXISTS', meta) == 0 and not rcall('ZSCORE', KEYS[2], ARGV[1]) then
   return { -1 }
 end
 local emptied = {}

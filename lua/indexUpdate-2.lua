@@ -4,8 +4,8 @@
 
   Input:
     KEYS[1]  the entry's metadata hash
-    ARGV[1]  '1' to create the hash when it is missing (the entry exists without metadata),
-             '0' to report it missing
+    KEYS[2]  the index (sorted set), read only: an entry added without metadata has no hash yet
+    ARGV[1]  the entry's id (sorted-set member)
     ARGV[2]  number of leaves to write (S)
     ARGV[3]  number of fields to delete (D), the partial's nulls
     ARGV[4]  number of empty objects to write (E)
@@ -17,10 +17,10 @@
   empty object is written as '{}' only where no fields already sit below it; an object left
   with no fields by a delete stays as an empty object.
 
-  Output: the new version, or -1 when the hash is missing and ARGV[1] is '0'.
+  Output: the new version, or -1 when the entry does not exist (no hash, and not in the index).
 ]]
 local meta = KEYS[1]
-if ARGV[1] ~= '1' and rcall('EXISTS', meta) == 0 then
+if rcall('EXISTS', meta) == 0 and not rcall('ZSCORE', KEYS[2], ARGV[1]) then
   return -1
 end
 
