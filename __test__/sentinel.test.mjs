@@ -70,6 +70,28 @@ const incrementsOn = async (port) => {
   return Number(/cmdstat_incrbyfloat:calls=(\d+)/.exec(stats)?.[1] ?? 0)
 }
 
+describe('an ACL user', () => {
+  test('with only data commands, on the data nodes, works through the sentinels', async () => {
+    for (const server of set.servers) {
+      const admin = set.admin(server.port)
+      await admin.call('ACL', 'SETUSER', 'app', 'on', '>app-S3cret', '~*', 'resetchannels', '-@all', '+@read', '+@write', '+@keyspace', '+@scripting', '-@dangerous', '+scan')
+      admin.disconnect()
+    }
+    const store = viaSentinels({ connection: { ...set.connection, username: 'app', password: 'app-S3cret' } })
+    try {
+      const rec = await store.stream.append('acl:s', { type: 't' })
+      expect(await store.stream.read('acl:s')).toEqual([rec])
+      await store.index.add('acl:i', 'a', 1)
+      expect(await store.index.increment('acl:i', 'a', 'n', 2)).toBe(2)
+      expect(await store.index.read('acl:i', { filter: { n: 2 } })).toHaveLength(1)
+      await store.kv.set('acl:k', 'v')
+      expect(await store.kv.clear('acl:*')).toBe(4)
+    } finally {
+      await store.close()
+    }
+  })
+})
+
 describe('failover', () => {
   test('SENTINEL FAILOVER: the store follows the switch at once and stops writing to the old primary', async () => {
     const store = viaSentinels()

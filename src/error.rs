@@ -84,6 +84,13 @@ impl StoreError {
           format!("Redis answered {code} (a failover or restart is under way); not applied"),
         )
       }
+      // min-replicas-to-write: the primary lost touch with its replicas (a failover may be on)
+      Some("NOREPLICAS") => {
+        return StoreError::new(
+          Code::Unavailable,
+          "Redis refused the write: too few replicas acknowledge it (min-replicas-to-write); not applied",
+        )
+      }
       Some("OOM") => {
         return StoreError::new(
           Code::Redis,
@@ -168,6 +175,8 @@ mod tests {
     let reply = |line: &str| redis::parse_redis_value(line.as_bytes()).unwrap().extract_error().unwrap_err();
     let readonly = StoreError::from_redis(&reply("-READONLY You can't write against a read only replica.\r\n"), true);
     assert_eq!(readonly.code, Code::Unavailable);
+    let no_replicas = StoreError::from_redis(&reply("-NOREPLICAS Not enough good replicas to write.\r\n"), true);
+    assert_eq!(no_replicas.code, Code::Unavailable);
     let oom = StoreError::from_redis(&reply("-OOM command not allowed when used memory > 'maxmemory'.\r\n"), true);
     assert_eq!(oom.code, Code::Redis);
     assert!(oom.message.contains("out of memory"), "{}", oom.message);
