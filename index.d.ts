@@ -58,4 +58,9 @@ export interface NativeOptions {
   sentinelName?: string
   sentinelUsername?: string
   sentinelPassword?: string
+  sentinelTls?: boolean
+  sentinelTlsCa?: string
+  sentinelTlsCert?: string
+  sentinelTlsKey?: string
+  sentinelTlsServername?: string
 }

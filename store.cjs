@@ -135,8 +135,9 @@ function maybe(value, convert, ...rest) {
 // store does not support (a sentinel list, say) is never silently ignored.
 const KNOWN_FIELDS = {
   '': ['connection', 'prefix', 'streams', 'busyPollMicros', 'logger'],
-  connection: ['url', 'host', 'port', 'username', 'password', 'db', 'tls', 'connectTimeout', 'commandTimeout', 'sentinels', 'name', 'sentinelUsername', 'sentinelPassword'],
+  connection: ['url', 'host', 'port', 'username', 'password', 'db', 'tls', 'connectTimeout', 'commandTimeout', 'sentinels', 'name', 'sentinelUsername', 'sentinelPassword', 'sentinelTls'],
   'connection.tls': ['ca', 'cert', 'key', 'servername'],
+  'connection.sentinelTls': ['ca', 'cert', 'key', 'servername'],
   streams: ['trim'],
   'streams.trim': ['maxLen', 'approx'],
 }
@@ -167,6 +168,22 @@ function sentinelNodes(value) {
   })
 }
 
+// `connection.tls` or `connection.sentinelTls` as the native fields `tls`, `tlsCa` … (`field` …).
+function tlsOptions(tls, field) {
+  const name = `connection.${field}`
+  if (tls === undefined || tls === null || tls === false) return {}
+  if (tls === true) return { [field]: true }
+  if (!isPlainObject(tls)) throw invalid(`${name} must be true, false or an object { ca, cert, key, servername }`)
+  onlyKnownFields(tls, name)
+  return {
+    [field]: true,
+    [`${field}Ca`]: maybe(tls.ca, stringOrBuffer, `${name}.ca`),
+    [`${field}Cert`]: maybe(tls.cert, stringOrBuffer, `${name}.cert`),
+    [`${field}Key`]: maybe(tls.key, stringOrBuffer, `${name}.key`),
+    [`${field}Servername`]: maybe(tls.servername, stringOrBuffer, `${name}.servername`),
+  }
+}
+
 function nativeOptions(options) {
   if (!isPlainObject(options)) throw invalid('RedisStore options must be an object')
   onlyKnownFields(options, '')
@@ -185,7 +202,7 @@ function nativeOptions(options) {
     }
     if (typeof c.name !== 'string' || c.name === '') throw invalid("connection.name (the primary's name on the sentinels) is required with connection.sentinels")
   } else {
-    for (const field of ['name', 'sentinelUsername', 'sentinelPassword']) {
+    for (const field of ['name', 'sentinelUsername', 'sentinelPassword', 'sentinelTls']) {
       if (c[field] !== undefined && c[field] !== null && c[field] !== '') throw invalid(`connection.${field} goes with connection.sentinels`)
     }
   }
@@ -203,18 +220,7 @@ function nativeOptions(options) {
     connectTimeoutMs: maybe(c.connectTimeout, whole, 'connection.connectTimeout', 1, 2 ** 31 - 1),
     commandTimeoutMs: maybe(c.commandTimeout, whole, 'connection.commandTimeout', 1, 2 ** 31 - 1),
   }
-  const tls = c.tls
-  if (tls === true) out.tls = true
-  else if (isPlainObject(tls)) {
-    onlyKnownFields(tls, 'connection.tls')
-    out.tls = true
-    out.tlsCa = maybe(tls.ca, stringOrBuffer, 'connection.tls.ca')
-    out.tlsCert = maybe(tls.cert, stringOrBuffer, 'connection.tls.cert')
-    out.tlsKey = maybe(tls.key, stringOrBuffer, 'connection.tls.key')
-    out.tlsServername = maybe(tls.servername, stringOrBuffer, 'connection.tls.servername')
-  } else if (tls !== undefined && tls !== null && tls !== false) {
-    throw invalid('connection.tls must be true, false or an object { ca, cert, key, servername }')
-  }
+  Object.assign(out, tlsOptions(c.tls, 'tls'), tlsOptions(c.sentinelTls, 'sentinelTls'))
   if (options.streams !== undefined && options.streams !== null) {
     if (!isPlainObject(options.streams)) throw invalid('streams must be an object { trim }')
     onlyKnownFields(options.streams, 'streams')

@@ -56,6 +56,8 @@ export interface RedisConnectionOptions {
   /** The sentinels' own ACL user, when they require one. */
   sentinelUsername?: string
   sentinelPassword?: string
+  /** TLS to the sentinels (`tls` is the data nodes'; its `servername` defaults to the host a sentinel names). @default false */
+  sentinelTls?: boolean | RedisTlsOptions
 }
 
 export interface RedisStoreOptions {

@@ -77,6 +77,11 @@ pub struct NativeOptions {
   pub sentinel_name: Option<String>,
   pub sentinel_username: Option<String>,
   pub sentinel_password: Option<String>,
+  pub sentinel_tls: Option<bool>,
+  pub sentinel_tls_ca: Option<String>,
+  pub sentinel_tls_cert: Option<String>,
+  pub sentinel_tls_key: Option<String>,
+  pub sentinel_tls_servername: Option<String>,
 }
 
 impl From<NativeOptions> for Options {
@@ -111,6 +116,12 @@ impl From<NativeOptions> for Options {
         name: o.sentinel_name.unwrap_or_default(),
         username: o.sentinel_username,
         password: o.sentinel_password,
+        tls: o.sentinel_tls.unwrap_or(false).then_some(TlsOptions {
+          ca: o.sentinel_tls_ca,
+          cert: o.sentinel_tls_cert,
+          key: o.sentinel_tls_key,
+          servername: o.sentinel_tls_servername,
+        }),
       }),
     }
   }

@@ -1,7 +1,7 @@
 // A primary, a replica and three sentinels on free loopback ports, password on the data nodes
 // and on the sentinels; everything stopped by pid.
-import { spawn } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { execFileSync, spawn } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import IORedis from 'ioredis'
@@ -22,8 +22,23 @@ async function until(what, check, timeoutMs = 20000) {
   throw new Error(`${what}: not within ${timeoutMs} ms`)
 }
 
-async function startSentinel(primaryPort) {
+// A private CA and a certificate for 127.0.0.1, made with openssl in `dir`; the TLS settings of
+// redis-server (servers and sentinels alike) for a TLS port besides the plain one.
+function makeTls(dir) {
+  const openssl = (...args) => execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' })
+  openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-sha256', '-days', '2', '-subj', '/CN=ca', '-out', 'ca.crt')
+  openssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key', '-subj', '/CN=server', '-out', 'server.csr')
+  writeFileSync(join(dir, 'server.ext'), 'subjectAltName=IP:127.0.0.1\n')
+  openssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2', '-sha256', '-extfile', 'server.ext', '-out', 'server.crt')
+  return {
+    ca: readFileSync(join(dir, 'ca.crt'), 'utf8'),
+    settings: { 'tls-cert-file': join(dir, 'server.crt'), 'tls-key-file': join(dir, 'server.key'), 'tls-ca-cert-file': join(dir, 'ca.crt'), 'tls-auth-clients': 'no', 'tls-replication': 'yes' },
+  }
+}
+
+async function startSentinel(primaryPort, tls) {
   const port = await freePort()
+  const tlsPort = tls && (await freePort())
   const dir = mkdtempSync(join(tmpdir(), 'nvent-sentinel-'))
   const conf = join(dir, 'sentinel.conf')
   writeFileSync(
@@ -39,6 +54,7 @@ async function startSentinel(primaryPort) {
       `sentinel auth-pass ${NAME} ${DATA_PASSWORD}`,
       `sentinel down-after-milliseconds ${NAME} 1000`,
       `sentinel failover-timeout ${NAME} 5000`,
+      ...(tls ? [`tls-port ${tlsPort}`, ...Object.entries(tls.settings).map(([k, v]) => `${k} ${v}`)] : []),
       '',
     ].join('\n'),
   )
@@ -46,6 +62,7 @@ async function startSentinel(primaryPort) {
   await waitForPing(port)
   return {
     port,
+    tlsPort,
     async stop() {
       if (child.exitCode === null && child.signalCode === null) {
         const done = new Promise((r) => child.once('exit', r))
@@ -57,18 +74,28 @@ async function startSentinel(primaryPort) {
   }
 }
 
-/** Starts the set and waits until every sentinel knows the replica and the other sentinels. */
-export async function startSentinelSet() {
+/**
+ * Starts the set and waits until every sentinel knows the replica and the other sentinels. With
+ * `tls`, every server and sentinel also has a TLS port, replication and the sentinels' links go
+ * over TLS, and `connection` reaches both through TLS only.
+ */
+export async function startSentinelSet({ tls: withTls = false } = {}) {
+  const certs = withTls ? mkdtempSync(join(tmpdir(), 'nvent-sentinel-tls-')) : null
+  const tls = withTls ? makeTls(certs) : null
+  const tlsArgs = async () => (tls ? [['--tls-port', String(await freePort())], Object.entries(tls.settings).map(([k, v]) => [`--${k}`, v])].flat(2) : [])
   const data = ['--requirepass', DATA_PASSWORD, '--masterauth', DATA_PASSWORD, '--repl-diskless-sync-delay', '0']
-  const primary = await startRedis({ args: data })
-  const replica = await startRedis({ args: [...data, '--replicaof', '127.0.0.1', String(primary.port)] })
+  const primaryTls = await tlsArgs()
+  const primary = await startRedis({ args: [...data, ...primaryTls] })
+  // the port replicas and sentinels use: the TLS one when there is one
+  const primaryPort = tls ? Number(primaryTls[1]) : primary.port
+  const replica = await startRedis({ args: [...data, ...(await tlsArgs()), '--replicaof', '127.0.0.1', String(primaryPort)] })
   const servers = [primary, replica]
   const admin = (port) => new IORedis({ host: '127.0.0.1', port, password: DATA_PASSWORD, maxRetriesPerRequest: 1 })
   const replicaAdmin = admin(replica.port)
   await until('replication', async () => /master_link_status:up/.test(await replicaAdmin.info('replication')))
   replicaAdmin.disconnect()
   const sentinels = []
-  for (let i = 0; i < 3; i++) sentinels.push(await startSentinel(primary.port))
+  for (let i = 0; i < 3; i++) sentinels.push(await startSentinel(primaryPort, tls))
   const ask = (s) => new IORedis({ host: '127.0.0.1', port: s.port, password: SENTINEL_PASSWORD, maxRetriesPerRequest: 1 })
   const clients = sentinels.map(ask)
   for (const client of clients) {
@@ -83,10 +110,11 @@ export async function startSentinelSet() {
     sentinels,
     /** The options of a store that finds the primary through these sentinels. */
     connection: {
-      sentinels: sentinels.map((s) => ({ host: '127.0.0.1', port: s.port })),
+      sentinels: sentinels.map((s) => ({ host: '127.0.0.1', port: tls ? s.tlsPort : s.port })),
       name: NAME,
       password: DATA_PASSWORD,
       sentinelPassword: SENTINEL_PASSWORD,
+      ...(tls ? { tls: { ca: tls.ca }, sentinelTls: { ca: tls.ca } } : {}),
     },
     /** The primary's port as the first sentinel sees it. */
     async primaryPort() {
@@ -100,6 +128,7 @@ export async function startSentinelSet() {
       for (const client of clients) client.disconnect()
       for (const s of sentinels) await s.stop()
       for (const s of servers) await s.stop()
+      if (certs) rmSync(certs, { recursive: true, force: true })
     },
   }
 }

@@ -13,7 +13,7 @@ const isUnset = (value) => value === undefined || value === null || value === ''
 
 // What RedisStore's `connection` accepts. A connection nvent shares with its queue adapter may
 // also hold ioredis/BullMQ options (maxRetriesPerRequest …): those are left out, and said so.
-const STORE_FIELDS = new Set(['url', 'host', 'port', 'username', 'password', 'db', 'tls', 'connectTimeout', 'commandTimeout', 'sentinels', 'name', 'sentinelUsername', 'sentinelPassword'])
+const STORE_FIELDS = new Set(['url', 'host', 'port', 'username', 'password', 'db', 'tls', 'connectTimeout', 'commandTimeout', 'sentinels', 'name', 'sentinelUsername', 'sentinelPassword', 'sentinelTls'])
 // Fields that choose a server the store cannot reach yet: dropping one would connect elsewhere.
 const SERVER_FIELDS = new Set(['cluster', 'nodes', 'path', 'socket'])
 

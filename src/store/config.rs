@@ -39,6 +39,8 @@ pub struct SentinelOptions {
   pub name: String,
   pub username: Option<String>,
   pub password: Option<String>,
+  /// TLS to the sentinels (the data nodes' is `Options::tls`).
+  pub tls: Option<TlsOptions>,
 }
 
 /// TLS settings; any of them (or a `rediss://` URL) turns TLS on.
@@ -96,7 +98,7 @@ impl Options {
     };
     let tls = match (&self.tls, tls_in_url) {
       (None, false) => None,
-      (tls, _) => Some(tls_config(tls.clone().unwrap_or_default(), &host)?),
+      (tls, _) => Some(tls_config(tls.clone().unwrap_or_default(), Some(&host))?),
     };
     let settings = info.redis_settings();
     Ok(ClientSetup {
@@ -125,9 +127,6 @@ impl Options {
         "give either connection.sentinels or connection.url/host/port, not both",
       ));
     }
-    if self.tls.is_some() {
-      return Err(StoreError::invalid("connection.tls with connection.sentinels is not supported yet"));
-    }
     if sentinel.nodes.is_empty() {
       return Err(StoreError::invalid("connection.sentinels must list at least one sentinel"));
     }
@@ -142,7 +141,8 @@ impl Options {
       endpoint: Endpoint {
         host,
         port,
-        tls: None,
+        // the name checked is the host a sentinel names, unless `servername` says otherwise
+        tls: self.tls.clone().map(|tls| tls_config(tls, None)).transpose()?,
         username: self.username.clone(),
         password: self.password.clone(),
         db: self.db.unwrap_or(0),
@@ -152,6 +152,7 @@ impl Options {
           name: sentinel.name.clone(),
           username: sentinel.username.clone(),
           password: sentinel.password.clone(),
+          tls: sentinel.tls.clone().map(|tls| tls_config(tls, None)).transpose()?,
         })),
       },
       connect_timeout: self.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT),
@@ -162,7 +163,7 @@ impl Options {
 
 /// rustls settings: the given CA or the system's, an optional client certificate, and the
 /// name the server certificate must carry (the host dialled unless `servername` says otherwise).
-fn tls_config(tls: TlsOptions, host: &str) -> Result<Tls> {
+fn tls_config(tls: TlsOptions, host: Option<&str>) -> Result<Tls> {
   let rejected = |what: &str| StoreError::invalid(format!("connection settings rejected: invalid TLS {what}"));
   let mut roots = rustls::RootCertStore::empty();
   match &tls.ca {
@@ -192,8 +193,12 @@ fn tls_config(tls: TlsOptions, host: &str) -> Result<Tls> {
     (None, None) => builder.with_no_client_auth(),
     _ => return Err(StoreError::invalid("connection.tls.cert and connection.tls.key go together")),
   };
-  let name = tls.servername.as_deref().unwrap_or(host);
-  let name = ServerName::try_from(name.to_string()).map_err(|_| StoreError::invalid(format!("{name:?} is not a valid TLS server name")))?;
+  let name = match tls.servername.as_deref().or(host) {
+    Some(name) => {
+      Some(ServerName::try_from(name.to_string()).map_err(|_| StoreError::invalid(format!("{name:?} is not a valid TLS server name")))?)
+    }
+    None => None,
+  };
   Ok(Tls {
     config: Arc::new(config),
     name,

@@ -9,7 +9,7 @@
 //! wire.rs) leads there too.
 
 use super::resp::{self, Framer};
-use super::wire::LoginError;
+use super::wire::{LoginError, Tls};
 use bytes::BytesMut;
 use futures_util::future::join_all;
 use redis::Value;
@@ -26,6 +26,7 @@ pub struct Sentinels {
   pub name: String,
   pub username: Option<String>,
   pub password: Option<String>,
+  pub tls: Option<Tls>,
 }
 
 /// How long the watch waits before it tries the next sentinel.
@@ -81,6 +82,10 @@ impl Sentinels {
   async fn ask(&self, host: &str, port: u16, cmd: &redis::Cmd) -> Result<(Reader, Value), String> {
     let tcp = TcpStream::connect((host, port)).await.map_err(|e| e.to_string())?;
     tcp.set_nodelay(true).map_err(|e| e.to_string())?;
+    let stream: Box<dyn Stream> = match &self.tls {
+      Some(tls) => Box::new(tls.connect(host, tcp).await.map_err(|e| e.to_string())?),
+      None => Box::new(tcp),
+    };
     let mut pipe = redis::pipe();
     if let Some(password) = &self.password {
       let auth = pipe.cmd("AUTH");
@@ -91,11 +96,15 @@ impl Sentinels {
     }
     pipe.add_command(cmd.clone());
     let mut reader = Reader {
-      tcp,
+      stream,
       buf: BytesMut::with_capacity(4096),
       framer: Framer::default(),
     };
-    reader.tcp.write_all(&pipe.get_packed_pipeline()).await.map_err(|e| e.to_string())?;
+    reader
+      .stream
+      .write_all(&pipe.get_packed_pipeline())
+      .await
+      .map_err(|e| e.to_string())?;
     let mut reply = Value::Nil;
     for _ in 0..pipe.len() {
       reply = reader.next().await?;
@@ -154,9 +163,12 @@ fn fields(reply: Value) -> Option<HashMap<String, String>> {
   )
 }
 
+trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Stream for S {}
+
 /// A sentinel connection's replies.
 struct Reader {
-  tcp: TcpStream,
+  stream: Box<dyn Stream>,
   buf: BytesMut,
   framer: Framer,
 }
@@ -167,7 +179,7 @@ impl Reader {
       if let Some(n) = self.framer.next_reply(&self.buf).map_err(|e| e.to_string())? {
         return resp::decode(&self.buf.split_to(n)).map_err(|e| e.to_string());
       }
-      if self.tcp.read_buf(&mut self.buf).await.map_err(|e| e.to_string())? == 0 {
+      if self.stream.read_buf(&mut self.buf).await.map_err(|e| e.to_string())? == 0 {
         return Err("the sentinel closed the connection".into());
       }
     }

@@ -52,8 +52,20 @@ pub struct Endpoint {
 
 pub struct Tls {
   pub config: Arc<rustls::ClientConfig>,
-  /// The name the certificate is checked against.
-  pub name: ServerName<'static>,
+  /// The name the certificate is checked against; `None`: the host dialled (with Sentinel, the
+  /// one a sentinel named).
+  pub name: Option<ServerName<'static>>,
+}
+
+impl Tls {
+  /// TLS over `tcp` to `host`.
+  pub async fn connect(&self, host: &str, tcp: TcpStream) -> std::io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
+    let name = match &self.name {
+      Some(name) => name.clone(),
+      None => ServerName::try_from(host.to_string()).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?,
+    };
+    tokio_rustls::TlsConnector::from(self.config.clone()).connect(name, tcp).await
+  }
 }
 
 /// What can go wrong on a connection, by what it means for the request.
@@ -230,13 +242,7 @@ pub async fn connect(endpoint: &Endpoint, preload: &[redis::Cmd]) -> Result<Conn
   socket2::SockRef::from(&tcp).set_tcp_keepalive(&keepalive).map_err(io)?;
   match &endpoint.tls {
     None => start(tcp, endpoint, preload).await,
-    Some(tls) => {
-      let stream = tokio_rustls::TlsConnector::from(tls.config.clone())
-        .connect(tls.name.clone(), tcp)
-        .await
-        .map_err(io)?;
-      start(stream, endpoint, preload).await
-    }
+    Some(tls) => start(tls.connect(&host, tcp).await.map_err(io)?, endpoint, preload).await,
   }
 }
 
