@@ -87,13 +87,7 @@ impl Sentinels {
       None => Box::new(tcp),
     };
     let mut pipe = redis::pipe();
-    if let Some(password) = &self.password {
-      let auth = pipe.cmd("AUTH");
-      if let Some(username) = &self.username {
-        auth.arg(username);
-      }
-      auth.arg(password);
-    }
+    super::wire::auth(&mut pipe, &self.username, &self.password);
     pipe.add_command(cmd.clone());
     let mut reader = Reader {
       stream,

@@ -246,6 +246,17 @@ pub async fn connect(endpoint: &Endpoint, preload: &[redis::Cmd]) -> Result<Conn
   }
 }
 
+/// Adds `AUTH [username] password` to `pipe` when there is a password; whether it did.
+pub fn auth(pipe: &mut redis::Pipeline, username: &Option<String>, password: &Option<String>) -> bool {
+  let Some(password) = password else { return false };
+  let auth = pipe.cmd("AUTH");
+  if let Some(username) = username {
+    auth.arg(username);
+  }
+  auth.arg(password);
+  true
+}
+
 /// Which step of the login a reply answers.
 #[derive(Clone, Copy, PartialEq)]
 enum Step {
@@ -263,12 +274,7 @@ async fn start<S: AsyncRead + AsyncWrite + Send + Unpin + 'static>(
 ) -> Result<Connection, LoginError> {
   let mut login = redis::pipe();
   let mut steps = Vec::new();
-  if let Some(password) = &endpoint.password {
-    let auth = login.cmd("AUTH");
-    if let Some(username) = &endpoint.username {
-      auth.arg(username);
-    }
-    auth.arg(password);
+  if auth(&mut login, &endpoint.username, &endpoint.password) {
     steps.push(Step::Auth);
   }
   if endpoint.db != 0 {
