@@ -16,7 +16,7 @@ export declare class NativeStore {
    * event loop alive; the JS wrapper does while calls are in flight.
    */
   constructor(options: NativeOptions, settle: (arg0: number, arg1: string, arg2: string) => void)
-  /** `host:port` of the server. */
+  /** Where the server is: `host:port`, or with Sentinel the primary's name and the sentinels. */
   get address(): string
   close(): void
   get closed(): boolean

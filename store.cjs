@@ -432,7 +432,7 @@ class RedisStore {
     if (this.#waiting.size === 0) this.#dropKeepAlive()
   }
 
-  /** `host:port` of the Redis server (never the credentials). */
+  /** `host:port` of the Redis server, or with Sentinel the primary's name and the sentinels (never the credentials). */
   get address() {
     return this.#native.address
   }

@@ -165,7 +165,7 @@ export declare class RedisStore {
   /** Checks the options (throws INVALID_ARGUMENT); does no I/O. */
   constructor(options?: RedisStoreOptions)
   readonly prefix: string
-  /** `host:port` of the Redis server (never the credentials). */
+  /** `host:port` of the Redis server, or with Sentinel the primary's name and the sentinels (never the credentials). */
   readonly address: string
   readonly stream: StreamStore
   readonly index: IndexStore

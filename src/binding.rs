@@ -167,7 +167,7 @@ impl NativeStore {
     })
   }
 
-  /// `host:port` of the server.
+  /// Where the server is: `host:port`, or with Sentinel the primary's name and the sentinels.
   #[napi(getter)]
   pub fn address(&self) -> String {
     self.store.address().to_string()

@@ -129,7 +129,8 @@ impl Store {
     self.writes.is_closed()
   }
 
-  /// `host:port` of the server (never the credentials).
+  /// `host:port` of the server, or with Sentinel the primary's name and the sentinels (never the
+  /// credentials).
   pub fn address(&self) -> &str {
     self.writes.address()
   }
