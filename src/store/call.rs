@@ -3,8 +3,8 @@
 //! pipeline for their first step) or one alone, the same way.
 //!
 //! A call's replies either finish it ([`Outcome::Done`]) or lead to a next step
-//! ([`Outcome::Then`]), which runs on its own: an index entry without a metadata hash, say, is
-//! looked up in the sorted set before its script runs again.
+//! ([`Outcome::Then`]), which runs on its own: a script call that Redis refused because it forgot
+//! the script (NOSCRIPT) runs again after loading it.
 
 use super::{Kind, Store};
 use crate::error::{Result, StoreError};
