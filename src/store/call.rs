@@ -1,14 +1,9 @@
 //! An operation of the API as data: the commands it sends, and what their replies mean. Every
 //! pipelined operation is defined once as a [`Call`]; [`Store::execute`] runs many together (one
-//! pipeline for their first step) or one alone, the same way.
-//!
-//! A call's replies either finish it ([`Outcome::Done`]) or lead to a next step
-//! ([`Outcome::Then`]), which runs on its own: a script call that Redis refused because it forgot
-//! the script (NOSCRIPT) runs again after loading it.
+//! pipeline) or one alone, the same way.
 
 use super::{Kind, Store};
 use crate::error::{Result, StoreError};
-use futures_util::future::join_all;
 use redis::Value;
 
 /// Which call a failure belongs to: `index.update("runs", "r1"): …`.
@@ -33,14 +28,9 @@ impl Origin {
     self.fail(StoreError::invalid(why))
   }
 
-  /// A step of this call: `cmds`, then `finish` on their replies (Redis refusals excluded: the
-  /// first one fails the call).
-  pub fn call(
-    &self,
-    kind: Kind,
-    cmds: Vec<redis::Cmd>,
-    finish: impl FnOnce(&Origin, Vec<Value>) -> Result<Outcome> + Send + 'static,
-  ) -> Call {
+  /// This call as `cmds`, then `finish` on their replies (Redis refusals excluded: the first one
+  /// fails the call).
+  pub fn call(&self, kind: Kind, cmds: Vec<redis::Cmd>, finish: impl FnOnce(Vec<Value>) -> Result<String> + Send + 'static) -> Call {
     Call {
       origin: self.clone(),
       kind,
@@ -50,11 +40,9 @@ impl Origin {
     }
   }
 
-  /// A step of one command whose reply is the result.
+  /// This call as one command whose reply is the result.
   pub fn one(&self, kind: Kind, cmd: redis::Cmd, finish: fn(Value) -> Result<String>) -> Call {
-    self.call(kind, vec![cmd], move |_, mut replies| {
-      finish(replies.swap_remove(0)).map(Outcome::Done)
-    })
+    self.call(kind, vec![cmd], move |mut replies| finish(replies.swap_remove(0)))
   }
 }
 
@@ -69,16 +57,10 @@ fn target(parts: &[&str]) -> String {
   out
 }
 
-pub(super) enum Outcome {
-  /// The call's result, as JSON.
-  Done(String),
-  /// The call goes on with this step.
-  Then(Call),
-}
+/// How a call's replies become its result, as JSON.
+type Finish = Box<dyn FnOnce(Vec<Value>) -> Result<String> + Send>;
 
-type Finish = Box<dyn FnOnce(&Origin, Vec<Value>) -> Result<Outcome> + Send>;
-
-/// One step of an operation: see the module docs.
+/// One call of an operation: see the module docs.
 pub(super) struct Call {
   origin: Origin,
   kind: Kind,
@@ -98,40 +80,44 @@ impl Call {
   }
 }
 
+/// What one pipeline made of a call.
+enum Stepped {
+  Done(Result<String>),
+  /// None of its commands ran: Redis had forgotten a script it uses (SCRIPT FLUSH, a restart).
+  Forgotten(Call),
+}
+
 impl Store {
-  /// Runs `calls`, their first steps as one pipeline (on the reads' connection only when all
-  /// are reads), each later step on its own; returns each call's result, in order.
+  /// Runs `calls` as one pipeline (on the reads' connection only when all are reads); returns
+  /// each call's result, in order. Calls refused for a script Redis forgot go again, together,
+  /// behind a load of every script.
   pub(super) async fn execute(&self, calls: Vec<Call>) -> Vec<Result<String>> {
-    let mut results: Vec<Result<String>> = Vec::with_capacity(calls.len());
-    let mut later = Vec::new();
-    for (i, outcome) in self.step(calls).await.into_iter().enumerate() {
-      results.push(match outcome {
-        Ok(Outcome::Done(json)) => Ok(json),
-        Ok(Outcome::Then(next)) => {
-          later.push((i, next));
-          Ok(String::new())
+    let mut results = Vec::with_capacity(calls.len());
+    let mut forgotten = Vec::new();
+    for (i, stepped) in self.step(calls, false).await.into_iter().enumerate() {
+      match stepped {
+        Stepped::Done(result) => results.push(result),
+        Stepped::Forgotten(call) => {
+          results.push(Ok(String::new()));
+          forgotten.push((i, call));
         }
-        Err(e) => Err(e),
-      });
+      }
     }
-    for (i, result) in join_all(later.into_iter().map(|(i, next)| async move { (i, self.finish(next).await) })).await {
-      results[i] = result;
+    while !forgotten.is_empty() {
+      let (places, calls): (Vec<usize>, Vec<Call>) = forgotten.drain(..).unzip();
+      for (i, stepped) in places.into_iter().zip(self.step(calls, true).await) {
+        match stepped {
+          Stepped::Done(result) => results[i] = result,
+          Stepped::Forgotten(call) => forgotten.push((i, call)),
+        }
+      }
     }
     results
   }
 
-  /// Runs one call to its end, step by step.
-  pub(super) async fn finish(&self, mut call: Call) -> Result<String> {
-    loop {
-      match self.step(vec![call]).await.pop().expect("one outcome per call")? {
-        Outcome::Done(json) => return Ok(json),
-        Outcome::Then(next) => call = next,
-      }
-    }
-  }
-
-  /// One step of each call, in one pipeline.
-  async fn step(&self, mut calls: Vec<Call>) -> Vec<Result<Outcome>> {
+  /// Sends the commands of `calls` as one pipeline, after a SCRIPT LOAD of every script when
+  /// `load_scripts`, and reads each call's replies.
+  async fn step(&self, mut calls: Vec<Call>, load_scripts: bool) -> Vec<Stepped> {
     if calls.is_empty() {
       return Vec::new();
     }
@@ -141,6 +127,11 @@ impl Store {
       Kind::Write
     };
     let mut pipe = redis::pipe();
+    let loads = if load_scripts { crate::scripts::loads() } else { Vec::new() };
+    let skip = loads.len();
+    for cmd in loads {
+      pipe.add_command(cmd);
+    }
     let mut counts = Vec::with_capacity(calls.len());
     for call in &mut calls {
       counts.push(call.cmds.len());
@@ -155,43 +146,28 @@ impl Store {
       })
       .await;
     let mut replies = match replies {
-      Ok(replies) => replies.into_iter(),
-      Err(e) => return calls.iter().map(|call| Err(call.fail(e.clone()))).collect(),
+      Ok(replies) => replies.into_iter().skip(skip),
+      Err(e) => return calls.iter().map(|call| Stepped::Done(Err(call.fail(e.clone())))).collect(),
     };
-    let mut at = 0;
+    let mut at = skip;
     calls
       .into_iter()
       .zip(counts)
-      .map(|(call, count)| {
+      .map(|(mut call, count)| {
         let first = at;
         at += count;
         let values: Vec<Value> = replies.by_ref().take(count).collect();
         if values.iter().any(is_noscript) {
-          // not run: Redis lost its scripts (SCRIPT FLUSH, a restart); load them, then run again
-          let cmds = pipe.cmd_iter().skip(first).take(count).cloned().collect();
-          return Ok(Outcome::Then(call.reloading(cmds)));
+          call.cmds = pipe.cmd_iter().skip(first).take(count).cloned().collect();
+          return Stepped::Forgotten(call);
         }
         let values = values.into_iter().map(Value::extract_error).collect::<redis::RedisResult<Vec<_>>>();
-        match values {
-          Ok(values) => (call.finish)(&call.origin, values).map_err(|e| call.origin.fail(e)),
+        Stepped::Done(match values {
+          Ok(values) => (call.finish)(values).map_err(|e| call.origin.fail(e)),
           Err(e) => Err(call.fail(StoreError::from_redis(&e, true))),
-        }
+        })
       })
       .collect()
-  }
-}
-
-impl Call {
-  /// This call again, after loading every script.
-  fn reloading(self, cmds: Vec<redis::Cmd>) -> Call {
-    let loads = crate::scripts::loads();
-    let skip = loads.len();
-    let finish = self.finish;
-    Call {
-      cmds: loads.into_iter().chain(cmds).collect(),
-      finish: Box::new(move |origin, replies| finish(origin, replies.into_iter().skip(skip).collect())),
-      ..self
-    }
   }
 }
 

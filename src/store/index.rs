@@ -9,7 +9,7 @@
 
 use super::args::{self, Args};
 use super::batch::Op;
-use super::call::{Call, Origin, Outcome};
+use super::call::{Call, Origin};
 use super::{reply, Kind, Store};
 use crate::codec::hash;
 use crate::codec::{path, scalar};
@@ -90,10 +90,10 @@ fn get(_: &Store, a: &mut Args) -> Result<Call> {
   let mut fields = redis::cmd("HGETALL");
   fields.arg(meta_key(&key, &id));
   Ok(
-    Origin::new("index.get", &[&key, &id]).call(Kind::Read, vec![score, fields], move |_, replies| {
+    Origin::new("index.get", &[&key, &id]).call(Kind::Read, vec![score, fields], move |replies| {
       let mut replies = replies.into_iter();
       let Some(score) = replies.next().and_then(reply::string) else {
-        return Ok(Outcome::Done("null".into()));
+        return Ok("null".into());
       };
       let mut out = String::new();
       push_entry(
@@ -102,7 +102,7 @@ fn get(_: &Store, a: &mut Args) -> Result<Call> {
         &reply::pairs(replies.next().unwrap_or(Value::Nil)),
         &mut out,
       );
-      Ok(Outcome::Done(out))
+      Ok(out)
     }),
   )
 }
@@ -207,7 +207,8 @@ fn update_with_retry<'a>(store: &'a Store, mut a: Args<'a>) -> BoxFuture<'a, Res
         }
         tokio::time::sleep_until(wake).await;
       }
-      match store.finish(update_call(key.clone(), id.clone(), partial)?).await {
+      let update = update_call(key.clone(), id.clone(), partial)?;
+      match store.execute(vec![update]).await.swap_remove(0) {
         Ok(updated) if updated == "true" => return Ok("null".into()),
         Ok(_) => last = StoreError::new(Code::NotFound, format!("no entry after {} tries", attempt + 1)),
         Err(e) if e.code == Code::Unavailable => last = e,

@@ -8,14 +8,14 @@
 //! sentinels where the primary is now. A `READONLY` reply or a login that finds a replica (see
 //! wire.rs) leads there too.
 
-use super::resp::{self, Framer};
-use super::wire::{LoginError, Tls};
+use super::resp::Framer;
+use super::wire::{read_reply, LoginError, ReadError, Tls};
 use bytes::BytesMut;
 use futures_util::future::join_all;
 use redis::Value;
 use std::collections::HashMap;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 /// The sentinels that watch one primary, and how to log in to them (their own credentials:
@@ -169,13 +169,12 @@ struct Reader {
 
 impl Reader {
   async fn next(&mut self) -> Result<Value, String> {
-    loop {
-      if let Some(n) = self.framer.next_reply(&self.buf).map_err(|e| e.to_string())? {
-        return resp::decode(&self.buf.split_to(n)).map_err(|e| e.to_string());
-      }
-      if self.stream.read_buf(&mut self.buf).await.map_err(|e| e.to_string())? == 0 {
-        return Err("the sentinel closed the connection".into());
-      }
-    }
+    read_reply(&mut self.stream, &mut self.buf, &mut self.framer)
+      .await
+      .map_err(|e| match e {
+        ReadError::Io(e) => e.to_string(),
+        ReadError::Closed => "the sentinel closed the connection".into(),
+        ReadError::Protocol(why) => why,
+      })
   }
 }

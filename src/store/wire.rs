@@ -257,6 +257,26 @@ pub fn auth(pipe: &mut redis::Pipeline, username: &Option<String>, password: &Op
   true
 }
 
+/// Why [`read_reply`] got no reply.
+pub enum ReadError {
+  Io(std::io::Error),
+  Closed,
+  Protocol(String),
+}
+
+/// The next reply on a stream read outside a driver (at login, from a sentinel): `buf` keeps
+/// what was read past it.
+pub async fn read_reply<S: AsyncRead + Unpin>(stream: &mut S, buf: &mut BytesMut, framer: &mut Framer) -> Result<Value, ReadError> {
+  loop {
+    if let Some(n) = framer.next_reply(buf).map_err(|e| ReadError::Protocol(e.to_string()))? {
+      return resp::decode(&buf.split_to(n)).map_err(|e| ReadError::Protocol(e.to_string()));
+    }
+    if stream.read_buf(buf).await.map_err(ReadError::Io)? == 0 {
+      return Err(ReadError::Closed);
+    }
+  }
+}
+
 /// Which step of the login a reply answers.
 #[derive(Clone, Copy, PartialEq)]
 enum Step {
@@ -298,14 +318,11 @@ async fn start<S: AsyncRead + AsyncWrite + Send + Unpin + 'static>(
   stream.write_all(&login.get_packed_pipeline()).await.map_err(lost)?;
   stream.flush().await.map_err(lost)?;
   for step in steps {
-    let reply = loop {
-      if let Some(n) = framer.next_reply(&buf).map_err(|e| LoginError::transient(e.to_string()))? {
-        break resp::decode(&buf.split_to(n)).map_err(|e| LoginError::transient(e.to_string()))?;
-      }
-      if stream.read_buf(&mut buf).await.map_err(lost)? == 0 {
-        return Err(LoginError::transient("the server closed the connection during login"));
-      }
-    };
+    let reply = read_reply(&mut stream, &mut buf, &mut framer).await.map_err(|e| match e {
+      ReadError::Io(e) => lost(e),
+      ReadError::Closed => LoginError::transient("the server closed the connection during login"),
+      ReadError::Protocol(why) => LoginError::transient(why),
+    })?;
     judge_login_reply(step, reply)?;
   }
   let (requests, inbox) = mpsc::unbounded_channel();
