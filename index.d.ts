@@ -53,6 +53,8 @@ export interface NativeOptions {
   trimMaxLen?: number
   trimApprox?: boolean
   busyPollMicros?: number
+  /** Cluster mode: `host:port` of some of the nodes. */
+  cluster?: Array<string>
   /** Sentinel mode: `host:port` of each sentinel, and the primary's name. */
   sentinels?: Array<string>
   sentinelName?: string

@@ -135,7 +135,7 @@ function maybe(value, convert, ...rest) {
 // store does not support (a sentinel list, say) is never silently ignored.
 const KNOWN_FIELDS = {
   '': ['connection', 'prefix', 'streams', 'busyPollMicros', 'logger'],
-  connection: ['url', 'host', 'port', 'username', 'password', 'db', 'tls', 'connectTimeout', 'commandTimeout', 'sentinels', 'name', 'sentinelUsername', 'sentinelPassword', 'sentinelTls'],
+  connection: ['url', 'host', 'port', 'username', 'password', 'db', 'tls', 'connectTimeout', 'commandTimeout', 'cluster', 'sentinels', 'name', 'sentinelUsername', 'sentinelPassword', 'sentinelTls'],
   'connection.tls': ['ca', 'cert', 'key', 'servername'],
   'connection.sentinelTls': ['ca', 'cert', 'key', 'servername'],
   streams: ['trim'],
@@ -150,14 +150,15 @@ function onlyKnownFields(object, path) {
   }
 }
 
-// Sentinels as `[{ host, port }, …]`, or `'host:port,host:port'` (as an env variable gives them).
-function sentinelNodes(value) {
+// Sentinels or cluster nodes as `[{ host, port }, …]`, or `'host:port,host:port'` (as an env
+// variable gives them); `field` names the option.
+function nodeList(value, field) {
   const nodes = typeof value === 'string' ? value.split(',').map((node) => node.trim()).filter(Boolean) : value
   if (!Array.isArray(nodes) || nodes.length === 0) {
-    throw invalid("connection.sentinels must be a non-empty list of { host, port } (or 'host:port,host:port')")
+    throw invalid(`connection.${field} must be a non-empty list of { host, port } (or 'host:port,host:port')`)
   }
   return nodes.map((node, i) => {
-    const name = `connection.sentinels[${i}]`
+    const name = `connection.${field}[${i}]`
     if (typeof node === 'string') {
       const at = node.lastIndexOf(':')
       if (at <= 0) throw invalid(`${name} must be host:port`)
@@ -193,12 +194,18 @@ function nativeOptions(options) {
   if (typeof c.url === 'string' && /#insecure\b/i.test(c.url)) {
     throw invalid('connection.url: #insecure (TLS without certificate checks) is not supported; give connection.tls.ca instead')
   }
-  const sentinels = maybe(c.sentinels, sentinelNodes)
+  const given = (field) => c[field] !== undefined && c[field] !== null && c[field] !== ''
+  const cluster = given('cluster') ? nodeList(c.cluster, 'cluster') : undefined
+  if (cluster) {
+    for (const field of ['url', 'host', 'port', 'sentinels']) {
+      if (given(field)) throw invalid(`connection.${field}: give either connection.cluster or connection.${field}, not both`)
+    }
+    if (given('db') && Number(c.db) !== 0) throw invalid('connection.db: a cluster has only db 0')
+  }
+  const sentinels = maybe(c.sentinels, nodeList, 'sentinels')
   if (sentinels) {
     for (const field of ['url', 'host', 'port']) {
-      if (c[field] !== undefined && c[field] !== null && c[field] !== '') {
-        throw invalid(`connection.${field}: give either connection.sentinels or connection.url/host/port, not both`)
-      }
+      if (given(field)) throw invalid(`connection.${field}: give either connection.sentinels or connection.url/host/port, not both`)
     }
     if (typeof c.name !== 'string' || c.name === '') throw invalid("connection.name (the primary's name on the sentinels) is required with connection.sentinels")
   } else {
@@ -207,6 +214,7 @@ function nativeOptions(options) {
     }
   }
   const out = {
+    cluster,
     sentinels,
     sentinelName: sentinels && c.name,
     sentinelUsername: maybe(c.sentinelUsername, stringOrBuffer, 'connection.sentinelUsername'),

@@ -46,6 +46,12 @@ export interface RedisConnectionOptions {
   /** Milliseconds to wait for a reply. @default 3000 */
   commandTimeout?: number
   /**
+   * Cluster mode, instead of url/host/port: some of the cluster's nodes (any that answers will
+   * do; replicas too), as `{ host, port }` or `'host:port,host:port'`. `username`, `password` and
+   * `tls` apply to every node; `db` must be 0.
+   */
+  cluster?: Array<{ host: string; port: number }> | string
+  /**
    * Sentinel mode, instead of url/host/port: the sentinels that watch the primary (any that
    * answer will do), as `{ host, port }` or `'host:port,host:port'`. `username`, `password` and
    * `db` are the data nodes'.
@@ -165,7 +171,7 @@ export declare class RedisStore {
   /** Checks the options (throws INVALID_ARGUMENT); does no I/O. */
   constructor(options?: RedisStoreOptions)
   readonly prefix: string
-  /** `host:port` of the Redis server, or with Sentinel the primary's name and the sentinels (never the credentials). */
+  /** `host:port` of the Redis server, the nodes given of a cluster, or with Sentinel the primary's name and the sentinels (never the credentials). */
   readonly address: string
   readonly stream: StreamStore
   readonly index: IndexStore

@@ -8,8 +8,9 @@ import { rawClient, uniquePrefix } from './support/stores.mjs'
 /**
  * @param makeStore (options?) => a store; `options.connection`, when given, replaces the store's own
  * @param options.rawUrl where a plain client sees the same data (the shared test server by default)
+ * @param options.raw instead of `rawUrl`: makes that client (a cluster's, say)
  */
-export function contractSuite(name, makeStore, { expectedFailures = [], rawUrl } = {}) {
+export function contractSuite(name, makeStore, { expectedFailures = [], rawUrl, raw } = {}) {
   const failing = new Set(expectedFailures)
   const it = (title, fn) => (failing.has(title) ? test.fails : test)(title, fn)
 
@@ -19,7 +20,7 @@ export function contractSuite(name, makeStore, { expectedFailures = [], rawUrl }
     let p
     beforeAll(async () => {
       store = await makeStore()
-      redis = rawClient(typeof rawUrl === 'function' ? await rawUrl() : rawUrl)
+      redis = raw ? await raw() : rawClient(typeof rawUrl === 'function' ? await rawUrl() : rawUrl)
       p = uniquePrefix()
     })
     afterAll(async () => {

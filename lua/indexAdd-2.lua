@@ -1,9 +1,10 @@
 --[[
-  index.add: put an entry in the sorted set and REPLACE its metadata hash, in one step.
+  index.add: REPLACE an entry's metadata hash and put the entry in the sorted set, in one step.
 
   Input:
-    KEYS[1]  the index (sorted set)
-    KEYS[2]  the entry's metadata hash, `{index}:meta:{id}`
+    KEYS[1]  the entry's metadata hash, `{index}:meta:{id}`
+    KEYS[2]  the index (sorted set). Left out on a cluster where it lies in another slot: the
+             caller then adds the member after this (so no member is seen without its metadata).
     ARGV[1]  score
     ARGV[2]  id (sorted-set member)
     ARGV[3]  '1' when the caller gave metadata, '0' when not
@@ -14,17 +15,24 @@
     version never goes backwards. An entry added without metadata gets no hash at all (as in
     0.5.15) unless it had one before, which keeps its version counting.
 ]]
-local previous = rcall('HGET', KEYS[2], 'version')
--- The first write is one Redis refuses when out of memory (or on a key of another type), so a
--- refused call writes nothing: once a script has written, Redis lets it finish.
-rcall('ZADD', KEYS[1], ARGV[1], ARGV[2])
+local meta, index = KEYS[1], KEYS[2]
+local previous = rcall('HGET', meta, 'version')
 local version = 0
 if previous then
   version = (tonumber(previous) or -1) + 1
 end
-rcall('DEL', KEYS[2])
-if ARGV[3] == '1' or previous then
-  rcall('HSET', KEYS[2], 'version', version)
-  in_slices('HSET', KEYS[2], ARGV, 4)
+local kept = ARGV[3] == '1' or previous
+-- The first write is one Redis refuses when out of memory (or on a key of another type), so a
+-- refused call writes nothing: once a script has written, Redis lets it finish. (DEL is not
+-- refused, so it never goes first.)
+if index then
+  rcall('ZADD', index, ARGV[1], ARGV[2])
+elseif kept then
+  rcall('HSET', meta, 'version', version)
+end
+rcall('DEL', meta)
+if kept then
+  rcall('HSET', meta, 'version', version)
+  in_slices('HSET', meta, ARGV, 4)
 end
 return version

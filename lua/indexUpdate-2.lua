@@ -4,12 +4,14 @@
 
   Input:
     KEYS[1]  the entry's metadata hash
-    KEYS[2]  the index (sorted set), read only: an entry added without metadata has no hash yet
+    KEYS[2]  the index (sorted set), read only: an entry added without metadata has no hash yet.
+             Left out on a cluster where it lies in another slot (see listed() in shared.lua).
     ARGV[1]  the entry's id (sorted-set member)
-    ARGV[2]  number of leaves to write (S)
-    ARGV[3]  number of fields to delete (D), the partial's nulls
-    ARGV[4]  number of empty objects to write (E)
-    ARGV[5]  number of ancestor fields to clear (A)
+    ARGV[2]  '1' when the caller found the id in the index, else ''
+    ARGV[3]  number of leaves to write (S)
+    ARGV[4]  number of fields to delete (D), the partial's nulls
+    ARGV[5]  number of empty objects to write (E)
+    ARGV[6]  number of ancestor fields to clear (A)
     then     S × (field, value), D × (field, parent field or ''), E × field, A × field
 
   A written leaf replaces whatever was at its field or below it; an ancestor that was a leaf is
@@ -17,15 +19,21 @@
   empty object is written as '{}' only where no fields already sit below it; an object left
   with no fields by a delete stays as an empty object.
 
-  Output: the new version, or -1 when the entry does not exist (no hash, and not in the index).
+  Output: the new version, or -1 when the entry does not exist (no hash, and not in the index),
+  or -4 when there is no hash and the index was not given: look there, then call again.
 ]]
 local meta = KEYS[1]
-if rcall('EXISTS', meta) == 0 and not rcall('ZSCORE', KEYS[2], ARGV[1]) then
-  return -1
+if rcall('EXISTS', meta) == 0 then
+  local found = listed()
+  if found == nil then
+    return -4
+  elseif not found then
+    return -1
+  end
 end
 
-local nset, ndel, nempty, nanc = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-local sets_at, dels_at = 6, 6 + 2 * nset
+local nset, ndel, nempty, nanc = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local sets_at, dels_at = 7, 7 + 2 * nset
 local empties_at = dels_at + 2 * ndel
 local ancs_at = empties_at + nempty
 

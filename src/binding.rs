@@ -72,6 +72,8 @@ pub struct NativeOptions {
   pub trim_max_len: Option<f64>,
   pub trim_approx: Option<bool>,
   pub busy_poll_micros: Option<u32>,
+  /// Cluster mode: `host:port` of some of the nodes.
+  pub cluster: Option<Vec<String>>,
   /// Sentinel mode: `host:port` of each sentinel, and the primary's name.
   pub sentinels: Option<Vec<String>>,
   pub sentinel_name: Option<String>,
@@ -106,13 +108,9 @@ impl From<NativeOptions> for Options {
       trim_max_len: o.trim_max_len.map(|n| n as u64),
       trim_approx: o.trim_approx,
       busy_poll: o.busy_poll_micros.map(|us| Duration::from_micros(us.into())),
+      cluster: o.cluster.as_deref().map(host_ports),
       sentinel: o.sentinels.map(|nodes| SentinelOptions {
-        // checked by the JS wrapper: every one is host:port
-        nodes: nodes
-          .iter()
-          .filter_map(|node| node.rsplit_once(':'))
-          .filter_map(|(host, port)| Some((host.to_string(), port.parse().ok()?)))
-          .collect(),
+        nodes: host_ports(&nodes),
         name: o.sentinel_name.unwrap_or_default(),
         username: o.sentinel_username,
         password: o.sentinel_password,
@@ -125,6 +123,15 @@ impl From<NativeOptions> for Options {
       }),
     }
   }
+}
+
+/// `host:port` strings as pairs (the JS wrapper checked that every one is `host:port`).
+fn host_ports(nodes: &[String]) -> Vec<(String, u16)> {
+  nodes
+    .iter()
+    .filter_map(|node| node.rsplit_once(':'))
+    .filter_map(|(host, port)| Some((host.to_string(), port.parse().ok()?)))
+    .collect()
 }
 
 /// Where every call's outcome goes: `(call id, error code or '', JSON result or error message)`.

@@ -39,6 +39,16 @@ impl Code {
   }
 }
 
+impl Code {
+  /// The code named `name` (see [`Code::as_str`]).
+  pub fn parse(name: &str) -> Option<Code> {
+    use Code::*;
+    [InvalidArgument, NotFound, Closed, Timeout, Unavailable, Uncertain, Redis]
+      .into_iter()
+      .find(|code| code.as_str() == name)
+  }
+}
+
 impl AsRef<str> for Code {
   fn as_ref(&self) -> &str {
     self.as_str()
@@ -64,6 +74,14 @@ impl StoreError {
 
   pub fn invalid(message: impl Into<String>) -> Self {
     Self::new(Code::InvalidArgument, message)
+  }
+
+  /// This failure, of a call some earlier step of which was applied: its outcome is UNCERTAIN.
+  pub fn partly_applied(self) -> Self {
+    StoreError::new(
+      Code::Uncertain,
+      format!("{} (after an earlier step of the call was applied)", self.message),
+    )
   }
 
   /// Prefixes the message with the operation and key, e.g. `index.update("runs", "r1"): …`.

@@ -1,6 +1,6 @@
 //! The Lua scripts, embedded from `lua/`: one file per script, `<name>-<number of keys>.lua`, each
 //! run with `lua/shared.lua` (the helpers they share) before it. The number in the file name is
-//! the key count EVALSHA sends. They run by SHA; Redis gets them at login, and again when it has
+//! the most keys EVALSHA sends (on a cluster, only those in the first key's slot). They run by SHA; Redis gets them at login, and again when it has
 //! forgotten them (NOSCRIPT, see store/call.rs).
 
 use std::sync::LazyLock;
@@ -61,9 +61,10 @@ pub struct ScriptCall(redis::Cmd);
 
 impl ScriptCall {
   pub fn new(script: &'static Script, keys: &[&str]) -> ScriptCall {
-    debug_assert_eq!(keys.len(), script.keys, "the keys its file name promises");
+    // on a cluster a script may be given fewer keys: those that share the first one's slot
+    debug_assert!(keys.len() <= script.keys, "at most the keys its file name promises");
     let mut evalsha = redis::cmd("EVALSHA");
-    evalsha.arg(&script.sha).arg(script.keys).arg(keys);
+    evalsha.arg(&script.sha).arg(keys.len()).arg(keys);
     ScriptCall(evalsha)
   }
 

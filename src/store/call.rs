@@ -2,8 +2,9 @@
 //! pipelined operation is defined once as a [`Call`]; [`Store::execute`] runs many together (one
 //! pipeline) or one alone, the same way.
 
-use super::{Kind, Store};
+use super::{conn, Backend, Kind, Store};
 use crate::error::{Result, StoreError};
+use futures_util::future::BoxFuture;
 use redis::Value;
 
 /// Which call a failure belongs to: `index.update("runs", "r1"): …`.
@@ -37,6 +38,16 @@ impl Origin {
       cmds,
       finish: Box::new(finish),
       refine: |e| e,
+      steps: None,
+    }
+  }
+
+  /// This call as `steps`, one round trip after another: on a cluster, a write whose keys lie in
+  /// different slots (see index.rs).
+  pub fn steps(&self, kind: Kind, steps: BoxFuture<'static, Result<String>>) -> Call {
+    Call {
+      steps: Some(steps),
+      ..self.call(kind, Vec::new(), |_| Ok(String::new()))
     }
   }
 
@@ -68,6 +79,8 @@ pub(super) struct Call {
   finish: Finish,
   /// Turns a Redis refusal into the error callers should see.
   refine: fn(StoreError) -> StoreError,
+  /// Instead of `cmds`: see [`Origin::steps`].
+  steps: Option<BoxFuture<'static, Result<String>>>,
 }
 
 impl Call {
@@ -89,9 +102,36 @@ enum Stepped {
 
 impl Store {
   /// Runs `calls` as one pipeline (on the reads' connection only when all are reads); returns
-  /// each call's result, in order. Calls refused for a script Redis forgot go again, together,
-  /// behind a load of every script.
+  /// each call's result, in order. A call made of steps runs on its own, after the calls before
+  /// it and before the calls after it, which must see all it wrote.
   pub(super) async fn execute(&self, calls: Vec<Call>) -> Vec<Result<String>> {
+    if calls.iter().all(|call| call.steps.is_none()) {
+      return self.execute_commands(calls).await;
+    }
+    // This batch keeps its turn until its last step is on its way (the pipelines between the
+    // steps would give it up).
+    let _turn = match conn::wait_turn().await {
+      Ok(()) => conn::take_ticket(),
+      Err(()) => None,
+    };
+    let mut results = Vec::with_capacity(calls.len());
+    let mut run = Vec::new();
+    for mut call in calls {
+      match call.steps.take() {
+        Some(steps) => {
+          results.extend(self.execute_commands(std::mem::take(&mut run)).await);
+          results.push(steps.await.map_err(|e| call.fail(e)));
+        }
+        None => run.push(call),
+      }
+    }
+    results.extend(self.execute_commands(run).await);
+    results
+  }
+
+  /// Runs calls made of commands (see [`Self::execute`]). Calls refused for a script Redis
+  /// forgot go again, together, behind a load of every script.
+  async fn execute_commands(&self, calls: Vec<Call>) -> Vec<Result<String>> {
     let mut results = Vec::with_capacity(calls.len());
     let mut forgotten = Vec::new();
     for (i, stepped) in self.step(calls, false).await.into_iter().enumerate() {
@@ -127,10 +167,23 @@ impl Store {
       Kind::Write
     };
     let mut pipe = redis::pipe();
-    let loads = if load_scripts { crate::scripts::loads() } else { Vec::new() };
-    let skip = loads.len();
-    for cmd in loads {
-      pipe.add_command(cmd);
+    let mut skip = 0;
+    if load_scripts {
+      match &self.backend {
+        Backend::Server { .. } => {
+          let loads = crate::scripts::loads();
+          skip = loads.len();
+          for cmd in loads {
+            pipe.add_command(cmd);
+          }
+        }
+        // to every primary, where a pipeline would reach one node
+        Backend::Cluster(cluster) => {
+          if let Err(e) = cluster.load_scripts().await {
+            return calls.iter().map(|call| Stepped::Done(Err(call.fail(e.clone())))).collect();
+          }
+        }
+      }
     }
     let mut counts = Vec::with_capacity(calls.len());
     for call in &mut calls {
@@ -139,16 +192,7 @@ impl Store {
         pipe.add_command(cmd);
       }
     }
-    let replies = self
-      .run(kind, |c| {
-        let pipe = &pipe;
-        async move { c.query_each(pipe).await }
-      })
-      .await;
-    let mut replies = match replies {
-      Ok(replies) => replies.into_iter().skip(skip),
-      Err(e) => return calls.iter().map(|call| Stepped::Done(Err(call.fail(e.clone())))).collect(),
-    };
+    let mut replies = self.send_each(kind, &pipe).await.into_iter().skip(skip);
     let mut at = skip;
     calls
       .into_iter()
@@ -156,7 +200,11 @@ impl Store {
       .map(|(mut call, count)| {
         let first = at;
         at += count;
-        let values: Vec<Value> = replies.by_ref().take(count).collect();
+        let values = replies.by_ref().take(count).collect::<Result<Vec<Value>>>();
+        let values = match values {
+          Ok(values) => values,
+          Err(e) => return Stepped::Done(Err(call.fail(e))),
+        };
         if values.iter().any(is_noscript) {
           call.cmds = pipe.cmd_iter().skip(first).take(count).cloned().collect();
           return Stepped::Forgotten(call);
@@ -171,6 +219,6 @@ impl Store {
   }
 }
 
-fn is_noscript(reply: &Value) -> bool {
+pub(super) fn is_noscript(reply: &Value) -> bool {
   matches!(reply, Value::ServerError(e) if e.code() == "NOSCRIPT")
 }

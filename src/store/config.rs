@@ -1,5 +1,6 @@
 //! Connection and adapter settings, and how they become an [`Endpoint`].
 
+use super::cluster::NodeSettings;
 use super::sentinel::Sentinels;
 use super::wire::{Endpoint, Tls};
 use crate::error::{Result, StoreError};
@@ -30,6 +31,8 @@ pub struct Options {
   pub busy_poll: Option<Duration>,
   /// Sentinel mode: the primary comes from these sentinels (see [`SentinelOptions`]).
   pub sentinel: Option<SentinelOptions>,
+  /// Cluster mode: `host:port` of some of the cluster's nodes (any one that answers will do).
+  pub cluster: Option<Vec<(String, u16)>>,
 }
 
 /// Where the sentinels are, the primary's name, and how to log in to the sentinels.
@@ -111,6 +114,7 @@ impl Options {
         db: self.db.unwrap_or(settings.db()),
         command_timeout: self.command_timeout.unwrap_or(DEFAULT_COMMAND_TIMEOUT),
         sentinels: None,
+        primary_only: true,
       },
       connect_timeout: self.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT),
       address: format!("{host}:{port}"),
@@ -154,9 +158,40 @@ impl Options {
           password: sentinel.password.clone(),
           tls: sentinel.tls.clone().map(|tls| tls_config(tls, None)).transpose()?,
         })),
+        primary_only: true,
       },
       connect_timeout: self.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT),
       address: format!("the primary {:?} of the sentinels at {}", sentinel.name, nodes.join(", ")),
+    })
+  }
+}
+
+impl Options {
+  /// Cluster mode: how to log in to every node. The nodes are those given and those they name.
+  pub fn build_cluster(&self) -> Result<NodeSettings> {
+    let Some(nodes) = &self.cluster else {
+      return Err(StoreError::invalid("connection.cluster is missing"));
+    };
+    if self.url.is_some() || self.host.is_some() || self.port.is_some() || self.sentinel.is_some() {
+      return Err(StoreError::invalid(
+        "give either connection.cluster or connection.url/host/port/sentinels, not several",
+      ));
+    }
+    if nodes.is_empty() {
+      return Err(StoreError::invalid("connection.cluster must list at least one node"));
+    }
+    if self.db.is_some_and(|db| db != 0) {
+      return Err(StoreError::invalid("connection.db: a cluster has only db 0"));
+    }
+    Ok(NodeSettings {
+      // each node's certificate is checked against the address the cluster gives for it, unless
+      // `servername` names one for all
+      tls: self.tls.clone().map(|tls| tls_config(tls, None)).transpose()?,
+      username: self.username.clone(),
+      password: self.password.clone(),
+      connect_timeout: self.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT),
+      command_timeout: self.command_timeout.unwrap_or(DEFAULT_COMMAND_TIMEOUT),
+      refusal: Default::default(),
     })
   }
 }
@@ -208,6 +243,36 @@ fn tls_config(tls: TlsOptions, host: Option<&str>) -> Result<Tls> {
 #[cfg(test)]
 mod tests {
   use super::*;
+
+  #[test]
+  fn a_cluster_takes_no_other_shape_and_only_db_0() {
+    let cluster = || Options {
+      cluster: Some(vec![("127.0.0.1".into(), 7000)]),
+      ..Default::default()
+    };
+    assert!(cluster().build_cluster().is_ok());
+    for (options, field) in [
+      (
+        Options {
+          host: Some("h".into()),
+          ..cluster()
+        },
+        "connection.cluster",
+      ),
+      (Options { db: Some(1), ..cluster() }, "connection.db"),
+      (
+        Options {
+          cluster: Some(Vec::new()),
+          ..cluster()
+        },
+        "connection.cluster",
+      ),
+    ] {
+      let e = options.build_cluster().err().unwrap();
+      assert_eq!(e.code, crate::error::Code::InvalidArgument);
+      assert!(e.message.contains(field), "{}", e.message);
+    }
+  }
 
   #[test]
   fn defaults_to_localhost() {

@@ -66,6 +66,37 @@ pub fn deadline(timeout: Duration) -> Instant {
   CALL.try_with(|c| c.deadline).unwrap_or_else(|_| Instant::now() + timeout)
 }
 
+/// Waits until the ticket of the call being served (if it has one) comes up, within the call's
+/// deadline; the ticket stays with the call (see [`release_ticket`]).
+pub async fn wait_turn() -> std::result::Result<(), ()> {
+  let Ok((deadline, Some(turn))) = CALL.try_with(|c| {
+    let ticket = c.ticket.borrow();
+    (c.deadline, ticket.as_ref().map(|t| (t.sequence.clone(), t.number)))
+  }) else {
+    return Ok(());
+  };
+  let (sequence, number) = turn;
+  let mut served = sequence.served.subscribe();
+  let turn = served.wait_for(|served| *served >= number);
+  let reached = tokio::time::timeout_at(deadline, turn).await.is_ok();
+  if reached {
+    Ok(())
+  } else {
+    Err(())
+  }
+}
+
+/// Takes the ticket of the call being served, if it has one: the calls after it wait until it
+/// is dropped.
+pub fn take_ticket() -> Option<Ticket> {
+  CALL.try_with(|c| c.ticket.borrow_mut().take()).ok().flatten()
+}
+
+/// Lets the calls after this one go: all of its requests that must precede theirs are queued.
+pub fn release_ticket() {
+  drop(take_ticket());
+}
+
 /// The order in which calls were made, for the calls that must keep it.
 #[derive(Default)]
 pub struct Sequence {

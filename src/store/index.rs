@@ -56,13 +56,16 @@ pub(super) fn push_entry<K: AsRef<str>, V: AsRef<str>>(id: &str, score: f64, met
 }
 
 /// `index.add(key, id, score, metadata?)`: adds or replaces an entry.
-fn add(_: &Store, a: &mut Args) -> Result<Call> {
+fn add(store: &Store, a: &mut Args) -> Result<Call> {
   let (key, id, score, metadata) = (a.string()?, a.string()?, a.number()?, a.optional_json());
   let origin = Origin::new("index.add", &[&key, &id]);
   if !score.is_finite() {
     return Err(origin.invalid("score must be a finite number"));
   }
-  let mut call = ScriptCall::new(&scripts::INDEX_ADD, &[&key, &meta_key(&key, &id)]);
+  let meta = meta_key(&key, &id);
+  let together = store.together(&[&meta, &key]);
+  let keys = [meta.as_str(), key.as_str()];
+  let mut call = ScriptCall::new(&scripts::INDEX_ADD, if together { &keys } else { &keys[..1] });
   call.arg(args::number(score)).arg(&id);
   match metadata {
     Some(json) => {
@@ -79,7 +82,14 @@ fn add(_: &Store, a: &mut Args) -> Result<Call> {
       call.arg("0");
     }
   }
-  Ok(origin.one(Kind::Write, call.into_evalsha(), |_| Ok("null".into())))
+  if together {
+    return Ok(origin.one(Kind::Write, call.into_evalsha(), |_| Ok("null".into())));
+  }
+  // the member after its metadata: an entry is never listed without it
+  let mut member = redis::cmd("ZADD");
+  member.arg(&key).arg(args::number(score)).arg(&id);
+  let steps = store.in_steps(vec![call.into_evalsha(), member], |_| Ok("null".into()));
+  Ok(origin.steps(Kind::Write, steps))
 }
 
 /// `index.get(key, id)`: the entry, or null.
@@ -109,40 +119,52 @@ fn get(_: &Store, a: &mut Args) -> Result<Call> {
 
 /// `index.update(key, id, partial)`: deep-merges `partial` into the entry's metadata; false when
 /// the entry does not exist.
-fn update(_: &Store, a: &mut Args) -> Result<Call> {
-  update_call(a.string()?, a.string()?, a.json()?)
+fn update(store: &Store, a: &mut Args) -> Result<Call> {
+  update_call(store, a.string()?, a.string()?, a.json()?)
 }
 
-fn update_call(key: String, id: String, partial: &str) -> Result<Call> {
+fn update_call(store: &Store, key: String, id: String, partial: &str) -> Result<Call> {
   let origin = Origin::new("index.update", &[&key, &id]);
   let flat = hash::flatten(&args::json_object(partial, "the update").map_err(|e| origin.fail(e))?);
   let ancestors = flat.ancestors();
-  let mut call = ScriptCall::new(&scripts::INDEX_UPDATE, &[&meta_key(&key, &id), &key]);
-  call
-    .arg(&id)
-    .arg(flat.sets.len())
-    .arg(flat.deletes.len())
-    .arg(flat.empties.len())
-    .arg(ancestors.len());
-  for (field, value) in &flat.sets {
-    call.arg(field).arg(value);
-  }
-  for field in &flat.deletes {
-    call.arg(field).arg(path::ancestors(field).last().copied().unwrap_or(""));
-  }
-  for field in flat.empties.iter().chain(&ancestors) {
-    call.arg(field);
-  }
-  Ok(origin.one(Kind::Write, call.into_evalsha(), |reply| match reply {
+  let script = |keys: &[&str], listed: &str| {
+    let mut call = ScriptCall::new(&scripts::INDEX_UPDATE, keys);
+    call
+      .arg(&id)
+      .arg(listed)
+      .arg(flat.sets.len())
+      .arg(flat.deletes.len())
+      .arg(flat.empties.len())
+      .arg(ancestors.len());
+    for (field, value) in &flat.sets {
+      call.arg(field).arg(value);
+    }
+    for field in &flat.deletes {
+      call.arg(field).arg(path::ancestors(field).last().copied().unwrap_or(""));
+    }
+    for field in flat.empties.iter().chain(&ancestors) {
+      call.arg(field);
+    }
+    call.into_evalsha()
+  };
+  let updated = |reply: Value| match reply {
     // the new version, or -1: no such entry
-    Value::Int(version) => Ok((version >= 0).to_string()),
+    Value::Int(version) if version >= -1 => Ok((version >= 0).to_string()),
     _ => Err(reply::unexpected("the update script")),
-  }))
+  };
+  let meta = meta_key(&key, &id);
+  if store.together(&[&meta, &key]) {
+    return Ok(origin.one(Kind::Write, script(&[&meta, &key], ""), updated));
+  }
+  let (unsure, sure) = (script(&[&meta], ""), script(&[&meta], "1"));
+  let must_look = |reply: &Value| matches!(reply, Value::Int(-4));
+  let steps = store.in_index_slot(key, id, [unsure, sure], must_look, Value::Int(-1), updated);
+  Ok(origin.steps(Kind::Write, steps))
 }
 
 /// `index.increment(key, id, field, by)`: adds `by` to the number at the dotted path `field`;
 /// the new value.
-fn increment(_: &Store, a: &mut Args) -> Result<Call> {
+fn increment(store: &Store, a: &mut Args) -> Result<Call> {
   let (key, id, field, by) = (a.string()?, a.string()?, a.string()?, a.number()?);
   let origin = Origin::new("index.increment", &[&key, &id, &field]);
   let field = path::parse_dotted(&field).ok_or_else(|| origin.invalid("field must be a dotted path with no empty part"))?;
@@ -152,12 +174,23 @@ fn increment(_: &Store, a: &mut Args) -> Result<Call> {
   if !by.is_finite() {
     return Err(origin.invalid("the amount must be a finite number"));
   }
-  let mut call = ScriptCall::new(&scripts::INDEX_INCREMENT, &[&meta_key(&key, &id), &key]);
-  call.arg(&id).arg(&field).arg(args::number(by));
-  for ancestor in path::ancestors(&field) {
-    call.arg(ancestor);
+  let script = |keys: &[&str], listed: &str| {
+    let mut call = ScriptCall::new(&scripts::INDEX_INCREMENT, keys);
+    call.arg(&id).arg(listed).arg(&field).arg(args::number(by));
+    for ancestor in path::ancestors(&field) {
+      call.arg(ancestor);
+    }
+    call.into_evalsha()
+  };
+  let meta = meta_key(&key, &id);
+  if store.together(&[&meta, &key]) {
+    return Ok(origin.one(Kind::Write, script(&[&meta, &key], ""), increment_reply));
   }
-  Ok(origin.one(Kind::Write, call.into_evalsha(), increment_reply))
+  let (unsure, sure) = (script(&[&meta], ""), script(&[&meta], "1"));
+  let must_look = |reply: &Value| matches!(reply, Value::Array(status) if status.first() == Some(&Value::Int(-4)));
+  let unlisted = Value::Array(vec![Value::Int(-1)]);
+  let steps = store.in_index_slot(key, id, [unsure, sure], must_look, unlisted, increment_reply);
+  Ok(origin.steps(Kind::Write, steps))
 }
 
 /// The increment script's reply (see its header).
@@ -182,11 +215,61 @@ fn increment_reply(reply: Value) -> Result<String> {
 }
 
 /// `index.delete(key, id)`: removes the entry and its metadata; true when it existed.
-fn delete(_: &Store, a: &mut Args) -> Result<Call> {
+fn delete(store: &Store, a: &mut Args) -> Result<Call> {
   let (key, id) = (a.string()?, a.string()?);
-  let mut call = ScriptCall::new(&scripts::INDEX_DELETE, &[&key, &meta_key(&key, &id)]);
-  call.arg(&id);
-  Ok(Origin::new("index.delete", &[&key, &id]).one(Kind::Write, call.into_evalsha(), reply::deleted))
+  let origin = Origin::new("index.delete", &[&key, &id]);
+  let meta = meta_key(&key, &id);
+  if store.together(&[&key, &meta]) {
+    let mut call = ScriptCall::new(&scripts::INDEX_DELETE, &[&key, &meta]);
+    call.arg(&id);
+    return Ok(origin.one(Kind::Write, call.into_evalsha(), reply::deleted));
+  }
+  // the member before its metadata: an entry is never listed without it
+  let (mut member, mut metadata) = (redis::cmd("ZREM"), redis::cmd("DEL"));
+  member.arg(&key).arg(&id);
+  metadata.arg(&meta);
+  let steps = store.in_steps(vec![member, metadata], |mut replies| reply::deleted(replies.swap_remove(0)));
+  Ok(origin.steps(Kind::Write, steps))
+}
+
+impl Store {
+  /// On a cluster where an entry's metadata and index lie in different slots: runs the script
+  /// `unsure` on the metadata alone; when it answers that it must know whether the entry is
+  /// listed (`must_look`: it has no metadata yet), looks in the index and runs `sure` if it is,
+  /// or takes `unlisted` as the script's reply.
+  fn in_index_slot(
+    &self,
+    key: String,
+    id: String,
+    [unsure, sure]: [redis::Cmd; 2],
+    must_look: fn(&Value) -> bool,
+    unlisted: Value,
+    finish: fn(Value) -> Result<String>,
+  ) -> BoxFuture<'static, Result<String>> {
+    let store = self.clone();
+    async move {
+      let reply = store
+        .write_alone(&unsure)
+        .await?
+        .extract_error()
+        .map_err(|e| StoreError::from_redis(&e, true))?;
+      if !must_look(&reply) {
+        return finish(reply);
+      }
+      let mut score = redis::cmd("ZSCORE");
+      score.arg(&key).arg(&id);
+      if store.query::<Option<String>>(Kind::Write, &score).await?.is_none() {
+        return finish(unlisted);
+      }
+      let reply = store
+        .write_alone(&sure)
+        .await?
+        .extract_error()
+        .map_err(|e| StoreError::from_redis(&e, true))?;
+      finish(reply)
+    }
+    .boxed()
+  }
 }
 
 /// `index.updateWithRetry(key, id, partial, maxRetries)`: `index.update`, tried up to
@@ -207,7 +290,7 @@ fn update_with_retry<'a>(store: &'a Store, mut a: Args<'a>) -> BoxFuture<'a, Res
         }
         tokio::time::sleep_until(wake).await;
       }
-      let update = update_call(key.clone(), id.clone(), partial)?;
+      let update = update_call(store, key.clone(), id.clone(), partial)?;
       match store.execute(vec![update]).await.swap_remove(0) {
         Ok(updated) if updated == "true" => return Ok("null".into()),
         Ok(_) => last = StoreError::new(Code::NotFound, format!("no entry after {} tries", attempt + 1)),

@@ -98,10 +98,7 @@ impl Store {
       let fields: Vec<Vec<Option<String>>> = if ranked.is_empty() {
         Vec::new()
       } else {
-        {
-          let pipe = &pipe;
-          self.run(Kind::Read, |c| async move { c.query_pipe(pipe).await }).await?
-        }
+        self.query_pipe(Kind::Read, &pipe).await?
       };
       for ((id, score), values) in ranked.iter().zip(&fields) {
         if !conditions.iter().zip(values).all(|(c, v)| c.accepts(v.as_deref())) {
@@ -201,8 +198,7 @@ impl Store {
     let stop = start.saturating_add(count - 1).min(i64::MAX as u64);
     let mut pipe = redis::pipe();
     pipe.cmd("ZREVRANGE").arg(key).arg(start).arg(stop).arg("WITHSCORES");
-    let pipe = &pipe;
-    let reply = self.run(Kind::Read, |c| async move { c.query_raw(pipe).await }).await?;
+    let reply = self.query_raw(Kind::Read, &pipe).await?;
     let mut ranked = Vec::new();
     resp::Reader::new(&reply)
       .pairs(&mut ranked)
@@ -223,7 +219,6 @@ impl Store {
     if pipe.is_empty() {
       return Ok(Bytes::new());
     }
-    let pipe = &pipe;
-    self.run(Kind::Read, |c| async move { c.query_raw(pipe).await }).await
+    self.query_raw(Kind::Read, &pipe).await
   }
 }

@@ -82,39 +82,41 @@ fn increment(_: &Store, a: &mut Args) -> Result<Call> {
 
 /// `kv.clear(pattern)`: deletes every key matching the glob; how many were deleted.
 ///
-/// The matches of each SCAN page are deleted in one pipeline of multi-key DELs. A DEL that names
-/// a key this connection may not touch (an ACL rule) fails whole and writes nothing; its keys
-/// are then deleted one by one, so that only the foreign key is skipped.
+/// Every primary is scanned (one server has one). The matches of each SCAN page are deleted in
+/// one pipeline of multi-key DELs (per slot, on a cluster). A DEL that names a key this
+/// connection may not touch (an ACL rule) fails whole and writes nothing; its keys are then
+/// deleted one by one, so that only the foreign key is skipped.
 fn clear<'a>(store: &'a Store, mut a: Args<'a>) -> BoxFuture<'a, Result<String>> {
   async move {
     let pattern = a.string()?;
     let origin = Origin::new("kv.clear", &[&pattern]);
-    let mut cursor = 0u64;
-    let mut deleted = 0u64;
-    loop {
-      let mut scan = redis::cmd("SCAN");
-      scan.arg(cursor).arg("MATCH").arg(&pattern).arg("COUNT").arg(CLEAR_SCAN_COUNT);
-      let scan = &scan;
-      let (next, keys): (u64, Vec<Vec<u8>>) = store
-        .run(Kind::Read, |c| async move { c.query(scan).await })
-        .await
-        .map_err(|e| origin.fail(e))?;
-      let batches: Vec<&[Vec<u8>]> = keys.chunks(CLEAR_DEL_BATCH).collect();
-      let outcomes = store.delete_keys(batches.iter().copied()).await.map_err(|e| origin.fail(e))?;
-      let mut refused = Vec::new();
-      for (batch, outcome) in batches.iter().zip(outcomes) {
-        match outcome {
-          Some(n) => deleted += n,
-          None => refused.extend(batch.iter().map(std::slice::from_ref)),
+    let clear = async {
+      let mut deleted = 0u64;
+      for node in store.primaries().await? {
+        let mut cursor = 0u64;
+        loop {
+          let mut scan = redis::cmd("SCAN");
+          scan.arg(cursor).arg("MATCH").arg(&pattern).arg("COUNT").arg(CLEAR_SCAN_COUNT);
+          let (next, keys): (u64, Vec<Vec<u8>>) = store.query_at(node.as_ref(), &scan).await?;
+          let batches = store.key_batches(&keys, CLEAR_DEL_BATCH);
+          let outcomes = store.delete_keys(&batches).await?;
+          let mut refused = Vec::new();
+          for (batch, outcome) in batches.iter().zip(outcomes) {
+            match outcome {
+              Some(n) => deleted += n,
+              None => refused.extend(batch.iter().map(|key| vec![*key])),
+            }
+          }
+          deleted += store.delete_keys(&refused).await?.into_iter().flatten().sum::<u64>();
+          if next == 0 {
+            break;
+          }
+          cursor = next;
         }
       }
-      let one_by_one = store.delete_keys(refused.into_iter()).await.map_err(|e| origin.fail(e))?;
-      deleted += one_by_one.into_iter().flatten().sum::<u64>();
-      if next == 0 {
-        return Ok(deleted.to_string());
-      }
-      cursor = next;
-    }
+      Ok(deleted.to_string())
+    };
+    clear.await.map_err(|e| origin.fail(e))
   }
   .boxed()
 }
@@ -122,19 +124,16 @@ fn clear<'a>(store: &'a Store, mut a: Args<'a>) -> BoxFuture<'a, Result<String>>
 impl Store {
   /// One DEL per batch of keys, in one pipeline: how many each deleted, or `None` for a DEL
   /// refused for a key this connection may not touch (NOPERM), which deleted nothing.
-  async fn delete_keys<'k>(&self, batches: impl Iterator<Item = &'k [Vec<u8>]>) -> Result<Vec<Option<u64>>> {
+  async fn delete_keys(&self, batches: &[Vec<&[u8]>]) -> Result<Vec<Option<u64>>> {
     let mut pipe = redis::pipe();
     for batch in batches {
       pipe.cmd("DEL").arg(batch);
     }
-    if pipe.is_empty() {
-      return Ok(Vec::new());
-    }
-    let pipe = &pipe;
-    let replies = self.run(Kind::Write, |c| async move { c.query_each(pipe).await }).await?;
-    replies
+    self
+      .send_each(Kind::Write, &pipe)
+      .await
       .into_iter()
-      .map(|reply| match reply.extract_error() {
+      .map(|reply| match reply?.extract_error() {
         Ok(redis::Value::Int(n)) => Ok(Some(n as u64)),
         Ok(_) => Ok(Some(0)),
         Err(e) if e.code() == Some("NOPERM") => Ok(None),

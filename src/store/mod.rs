@@ -6,6 +6,7 @@
 mod args;
 mod batch;
 mod call;
+mod cluster;
 pub mod config;
 pub mod conn;
 mod index;
@@ -13,6 +14,7 @@ mod index_read;
 mod kv;
 mod reply;
 mod resp;
+mod send;
 pub mod sentinel;
 mod stream;
 mod wire;
@@ -26,15 +28,14 @@ use wire::Connection;
 
 /// A Redis-backed nvent store. Cheap to share: clone the `Arc`.
 ///
-/// Writes and reads travel on two multiplexed connections, each opened on first use. Redis
-/// runs one connection's commands in order, so while it pauses writes (as during a failover) a
-/// read queued behind a write would wait too; on its own connection it keeps answering. A read
-/// that must see a write still in flight goes on the writes' connection instead (see
-/// [`Store::ordered`]).
+/// Writes and reads travel on two multiplexed connections (per node, on a cluster), each opened
+/// on first use. Redis runs one connection's commands in order, so while it pauses writes (as
+/// during a failover) a read queued behind a write would wait too; on its own connection it
+/// keeps answering. A read that must see a write still in flight goes on the writes' connection
+/// instead (see [`Store::ordered`]).
 #[derive(Clone)]
 pub struct Store {
-  writes: Arc<Connector>,
-  reads: Arc<Connector>,
+  backend: Backend,
   trim: Option<Trim>,
   command_timeout: std::time::Duration,
   /// Reads go on the writes' connection (see [`Store::ordered`]).
@@ -45,6 +46,14 @@ pub struct Store {
   /// first call starts it).
   sentinels: Option<Arc<sentinel::Sentinels>>,
   watching: Arc<AtomicBool>,
+}
+
+#[derive(Clone)]
+enum Backend {
+  /// One server, or the primary that Sentinel names.
+  Server { writes: Arc<Connector>, reads: Arc<Connector> },
+  /// A Redis Cluster, routed by the `redis` crate.
+  Cluster(Arc<cluster::Cluster>),
 }
 
 #[derive(Clone, Copy)]
@@ -65,19 +74,37 @@ enum Kind {
 impl Store {
   /// Checks the options and prepares the client; does no I/O.
   pub fn new(options: &config::Options) -> Result<Store> {
-    let setup = options.build()?;
     let trim = Some(options.trim_max_len.unwrap_or(config::DEFAULT_TRIM_MAX_LEN))
       .filter(|n| *n > 0)
       .map(|max_len| Trim {
         max_len,
         approx: options.trim_approx.unwrap_or(true),
       });
+    let sequence = Arc::new(conn::Sequence::default());
+    let store = |backend, command_timeout, sentinels| Store {
+      backend,
+      sequence: sequence.clone(),
+      sentinels,
+      watching: Arc::new(AtomicBool::new(false)),
+      trim,
+      command_timeout,
+      ordered: false,
+    };
+    if let Some(seeds) = &options.cluster {
+      let settings = options.build_cluster()?;
+      let command_timeout = settings.command_timeout;
+      return Ok(store(
+        Backend::Cluster(Arc::new(cluster::Cluster::new(seeds, settings)?)),
+        command_timeout,
+        None,
+      ));
+    }
+    let setup = options.build()?;
     let command_timeout = setup.endpoint.command_timeout;
     let sentinels = setup.endpoint.sentinels.clone();
     let endpoint = Arc::new(setup.endpoint);
     let refusal = Arc::new(conn::Refusal::default());
-    let sequence = Arc::new(conn::Sequence::default());
-    Ok(Store {
+    let backend = Backend::Server {
       // only writes run scripts
       writes: Connector::new(
         &setup.address,
@@ -88,13 +115,8 @@ impl Store {
         Some(sequence.clone()),
       ),
       reads: Connector::new(&setup.address, setup.connect_timeout, endpoint, refusal, Vec::new(), None),
-      sequence,
-      sentinels,
-      watching: Arc::new(AtomicBool::new(false)),
-      trim,
-      command_timeout,
-      ordered: false,
-    })
+    };
+    Ok(store(backend, command_timeout, sentinels))
   }
 
   /// This store with its reads on the writes' connection, behind the writes made before them
@@ -121,28 +143,39 @@ impl Store {
 
   /// Drops the connections; every later call fails with CLOSED. Closing twice is harmless.
   pub fn close(&self) {
-    self.writes.close();
-    self.reads.close();
+    match &self.backend {
+      Backend::Server { writes, reads } => {
+        writes.close();
+        reads.close();
+      }
+      Backend::Cluster(cluster) => cluster.close(),
+    }
   }
 
   pub fn is_closed(&self) -> bool {
-    self.writes.is_closed()
+    match &self.backend {
+      Backend::Server { writes, .. } => writes.is_closed(),
+      Backend::Cluster(cluster) => cluster.is_closed(),
+    }
   }
 
   /// `host:port` of the server, or with Sentinel the primary's name and the sentinels (never the
   /// credentials).
   pub fn address(&self) -> &str {
-    self.writes.address()
+    match &self.backend {
+      Backend::Server { writes, .. } => writes.address(),
+      Backend::Cluster(cluster) => cluster.address(),
+    }
   }
 
   /// Starts the watch for `+switch-master` (once per store): a switch retires both connections,
   /// and the next call asks the sentinels where the primary is now.
-  fn watch_failovers(&self) {
+  fn watch_failovers(&self, writes: &Arc<Connector>, reads: &Arc<Connector>) {
     let Some(sentinels) = self.sentinels.clone() else { return };
     if self.watching.swap(true, Ordering::AcqRel) {
       return;
     }
-    let (writes, reads) = (Arc::downgrade(&self.writes), Arc::downgrade(&self.reads));
+    let (writes, reads) = (Arc::downgrade(writes), Arc::downgrade(reads));
     tokio::spawn(async move {
       let wanted = || writes.upgrade().is_some_and(|c| !c.is_closed());
       let switched = || {
@@ -156,27 +189,27 @@ impl Store {
     });
   }
 
-  /// Runs `command` on the connection for its kind and classifies its failure.
-  async fn run<T, F, Fut>(&self, kind: Kind, command: F) -> Result<T>
+  /// Runs `command` on the server connection for its kind and classifies its failure.
+  async fn run<T, F, Fut>(&self, writes: &Arc<Connector>, reads: &Arc<Connector>, kind: Kind, command: F) -> Result<T>
   where
     F: Fn(Connection) -> Fut,
     Fut: Future<Output = Result<T>>,
   {
     if self.sentinels.is_some() && !self.watching.load(Ordering::Relaxed) {
-      self.watch_failovers();
+      self.watch_failovers(writes, reads);
     }
     let (conn, mut retries) = match kind {
-      Kind::Read if !self.ordered => (&self.reads, 1),
-      Kind::Read => (&self.writes, 1),
-      Kind::Write => (&self.writes, 0),
+      Kind::Read if !self.ordered => (reads, 1),
+      Kind::Read => (writes, 1),
+      Kind::Write => (writes, 0),
     };
     loop {
       let lease = conn.lease().await?;
       let outcome = command(lease.conn.clone()).await;
       if lease.conn.is_stale() {
         // the server stopped being a primary (READONLY …): both connections find the new one
-        self.writes.retire_any();
-        self.reads.retire_any();
+        writes.retire_any();
+        reads.retire_any();
       }
       let failure = match outcome {
         Ok(value) => return Ok(value),

@@ -177,6 +177,36 @@ fn value_at(buf: &[u8], pos: usize, depth: usize) -> Result<(Value, usize), Prot
   })
 }
 
+/// Appends `value` as RESP2, as a server would have sent it: the cluster connection hands back
+/// decoded replies, and the readers that take raw replies ([`Reader`]) then read these.
+pub fn encode(value: &Value, out: &mut Vec<u8>) {
+  let mut head = |kind: u8, n: &dyn std::fmt::Display| {
+    out.push(kind);
+    out.extend_from_slice(n.to_string().as_bytes());
+    out.extend_from_slice(b"\r\n");
+  };
+  match value {
+    Value::Nil => head(b'$', &-1),
+    Value::Int(n) => head(b':', n),
+    Value::Okay => head(b'+', &"OK"),
+    Value::SimpleString(s) => head(b'+', s),
+    Value::BulkString(bytes) => {
+      head(b'$', &bytes.len());
+      out.extend_from_slice(bytes);
+      out.extend_from_slice(b"\r\n");
+    }
+    Value::Array(items) => {
+      head(b'*', &items.len());
+      for item in items {
+        encode(item, out);
+      }
+    }
+    Value::ServerError(e) => head(b'-', &format!("{} {}", e.code(), e.details().unwrap_or_default())),
+    // RESP3 kinds: this addon speaks RESP2, so no server sends them
+    other => head(b'-', &format!("ERR unexpected reply {other:?}")),
+  }
+}
+
 /// Reads replies kept as received, borrowing their text instead of building `Value`s: index
 /// reads fetch thousands of small hashes, and one allocation per field was most of their cost.
 pub struct Reader<'a> {
@@ -259,6 +289,15 @@ fn broken(e: ProtocolError) -> redis::RedisError {
 mod tests {
   use super::*;
   use proptest::prelude::*;
+
+  #[test]
+  fn encode_gives_back_what_decode_read() {
+    let wire: &[u8] = b"*6\r\n$3\r\nabc\r\n$-1\r\n:-7\r\n+OK\r\n+QUEUED\r\n*1\r\n-NOSCRIPT No matching script\r\n";
+    let value = decode(wire).unwrap();
+    let mut out = Vec::new();
+    encode(&value, &mut out);
+    assert_eq!(out, wire);
+  }
 
   fn frames(chunks: &[&[u8]]) -> Vec<Value> {
     let mut framer = Framer::default();

@@ -169,8 +169,7 @@ fn read<'a>(store: &'a Store, mut a: Args<'a>) -> BoxFuture<'a, Result<String>> 
         };
         let mut cmd = redis::cmd(name);
         cmd.arg(&subject).arg(first.arg()).arg(last.arg()).arg("COUNT").arg(page);
-        let cmd = &cmd;
-        let reply = store.run(Kind::Read, |c| async move { c.query::<redis::Value>(cmd).await }).await?;
+        let reply: redis::Value = store.query(Kind::Read, &cmd).await?;
         let entries = entries(reply);
         let fetched = entries.len() as u64;
         let mut last = None;

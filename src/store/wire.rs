@@ -48,8 +48,12 @@ pub struct Endpoint {
   pub command_timeout: Duration,
   /// Where to ask for the primary's address instead of `host` and `port`.
   pub sentinels: Option<Arc<super::sentinel::Sentinels>>,
+  /// Refuse a server that is a replica. A cluster node need not be a primary: the cluster
+  /// connection knows which nodes are, and follows their changes.
+  pub primary_only: bool,
 }
 
+#[derive(Clone)]
 pub struct Tls {
   pub config: Arc<rustls::ClientConfig>,
   /// The name the certificate is checked against; `None`: the host dialled (with Sentinel, the
@@ -306,8 +310,10 @@ async fn start<S: AsyncRead + AsyncWrite + Send + Unpin + 'static>(
   login.cmd("PING");
   steps.push(Step::Ping);
   // A demoted primary (a failover, or REPLICAOF) refuses every write: not a server to hand out.
-  login.cmd("ROLE");
-  steps.push(Step::Role);
+  if endpoint.primary_only {
+    login.cmd("ROLE");
+    steps.push(Step::Role);
+  }
   for cmd in preload {
     login.add_command(cmd.clone());
     steps.push(Step::Preload);

@@ -67,6 +67,7 @@ where
     db: 0,
     command_timeout: timeout,
     sentinels: None,
+    primary_only: true,
   };
   let conn = connect(&endpoint, &[]).await.map_err(|e| e.message).unwrap();
   (conn, server)
