@@ -9,8 +9,9 @@ import { rawClient, uniquePrefix } from './support/stores.mjs'
  * @param makeStore (options?) => a store; `options.connection`, when given, replaces the store's own
  * @param options.rawUrl where a plain client sees the same data (the shared test server by default)
  * @param options.raw instead of `rawUrl`: makes that client (a cluster's, say)
+ * @param options.prefix makes the suite's key prefix (a unique one by default)
  */
-export function contractSuite(name, makeStore, { expectedFailures = [], rawUrl, raw } = {}) {
+export function contractSuite(name, makeStore, { expectedFailures = [], rawUrl, raw, prefix = uniquePrefix } = {}) {
   const failing = new Set(expectedFailures)
   const it = (title, fn) => (failing.has(title) ? test.fails : test)(title, fn)
 
@@ -21,7 +22,7 @@ export function contractSuite(name, makeStore, { expectedFailures = [], rawUrl, 
     beforeAll(async () => {
       store = await makeStore()
       redis = raw ? await raw() : rawClient(typeof rawUrl === 'function' ? await rawUrl() : rawUrl)
-      p = uniquePrefix()
+      p = prefix()
     })
     afterAll(async () => {
       await store.close()

@@ -319,7 +319,7 @@ describe('options it cannot honour', () => {
       [{ connection: { sentinels: 'h:26379,h' , name: 'mymaster' } }, 'connection.sentinels[1]'],
       [{ connection: { sentinels: [{ host: 'h', port: 26379 }] } }, 'connection.name'],
       [{ connection: { host: 'h', name: 'mymaster' } }, 'connection.name'],
-      [{ connection: { cluster: [{ host: 'h', port: 7000 }] } }, 'connection.cluster'],
+      [{ connection: { cluster: [{ host: 'h', port: 7000 }], port: 6379 } }, 'connection.port'],
       [{ connection: { path: '/tmp/redis.sock' } }, 'connection.path'],
       [{ connection: { host: 'h', maxRetriesPerRequest: null } }, 'connection.maxRetriesPerRequest'],
       [{ connection: { tls: { rejectUnauthorized: false } } }, 'connection.tls.rejectUnauthorized'],

@@ -3,7 +3,7 @@ import { describe, expect, test } from 'vitest'
 import { RedisStore } from '../../store.mjs'
 import { resolveStoreOptions } from '../../nuxt/runtime/options.mjs'
 
-const placeholders = { url: '', host: '', port: '', username: '', password: '', db: '', sentinels: '', name: '', sentinelUsername: '', sentinelPassword: '' }
+const placeholders = { url: '', host: '', port: '', username: '', password: '', db: '', cluster: '', sentinels: '', name: '', sentinelUsername: '', sentinelPassword: '' }
 
 describe('resolveStoreOptions', () => {
   test('sources in order: nventStoreRedis, nvent.store.connection, nvent.store.redis, nvent.connections.redis', () => {
@@ -43,10 +43,19 @@ describe('resolveStoreOptions', () => {
     expect(resolveStoreOptions({ nventStoreRedis: { connection: { host: 'own' } } }).leftOut).toEqual([])
   })
 
-  test('a shared connection that picks a server the store cannot reach yet (cluster, socket path) is an error, never dropped', () => {
-    for (const redis of [{ cluster: [{ host: 'c', port: 7000 }] }, { path: '/tmp/redis.sock' }]) {
+  test("a shared connection that picks a server the store cannot reach (ioredis's nodes, a socket path) is an error, never dropped", () => {
+    for (const redis of [{ nodes: [{ host: 'c', port: 7000 }] }, { path: '/tmp/redis.sock' }]) {
       expect(() => resolveStoreOptions({ nvent: { connections: { redis } } })).toThrow(/not supported/)
     }
+  })
+
+  test("a shared Cluster connection is kept whole, and the env's 'host:port,…' string is the store's", () => {
+    const redis = { cluster: [{ host: 'c', port: 7000 }], password: 'pw' }
+    expect(resolveStoreOptions({ nvent: { connections: { redis } } }).options.connection).toEqual(redis)
+    const fromEnv = { ...placeholders, cluster: 'c1:7000,c2:7001' }
+    const { connection } = resolveStoreOptions({ nventStoreRedis: { connection: fromEnv } }).options
+    expect(connection).toEqual({ cluster: 'c1:7000,c2:7001' })
+    expect(() => new RedisStore({ connection, logger: false })).not.toThrow()
   })
 
   test("a shared Sentinel connection is kept whole, and the env's 'host:port,…' string is the store's", () => {

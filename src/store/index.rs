@@ -85,10 +85,12 @@ fn add(store: &Store, a: &mut Args) -> Result<Call> {
   if together {
     return Ok(origin.one(Kind::Write, call.into_evalsha(), |_| Ok("null".into())));
   }
-  // the member after its metadata: an entry is never listed without it
-  let mut member = redis::cmd("ZADD");
+  // The member after its metadata: an entry is never listed without it. First a read of the
+  // index, which Redis refuses when the key holds another type: then nothing is written.
+  let (mut check, mut member) = (redis::cmd("ZSCORE"), redis::cmd("ZADD"));
+  check.arg(&key).arg(&id);
   member.arg(&key).arg(args::number(score)).arg(&id);
-  let steps = store.in_steps(vec![call.into_evalsha(), member], |_| Ok("null".into()));
+  let steps = store.in_steps(1, vec![check, call.into_evalsha(), member], |_| Ok("null".into()));
   Ok(origin.steps(Kind::Write, steps))
 }
 
@@ -228,7 +230,7 @@ fn delete(store: &Store, a: &mut Args) -> Result<Call> {
   let (mut member, mut metadata) = (redis::cmd("ZREM"), redis::cmd("DEL"));
   member.arg(&key).arg(&id);
   metadata.arg(&meta);
-  let steps = store.in_steps(vec![member, metadata], |mut replies| reply::deleted(replies.swap_remove(0)));
+  let steps = store.in_steps(0, vec![member, metadata], |mut replies| reply::deleted(replies.swap_remove(0)));
   Ok(origin.steps(Kind::Write, steps))
 }
 

@@ -94,11 +94,12 @@ impl Store {
     self.send_each(Kind::Write, &pipe).await.swap_remove(0)
   }
 
-  /// Runs the writes `cmds` one after the other, each once the one before it succeeded, and
-  /// `finish` on their replies. A failure after the first step is UNCERTAIN: part of the call
-  /// was applied.
+  /// Runs `cmds` one after the other, each once the one before it succeeded, and `finish` on
+  /// their replies. The first `reads` only read; a failure after a write succeeded is
+  /// UNCERTAIN: part of the call was applied.
   pub(super) fn in_steps(
     &self,
+    reads: usize,
     cmds: Vec<redis::Cmd>,
     finish: impl FnOnce(Vec<Value>) -> Result<String> + Send + 'static,
   ) -> futures_util::future::BoxFuture<'static, Result<String>> {
@@ -112,7 +113,7 @@ impl Store {
           .and_then(|reply| reply.extract_error().map_err(|e| StoreError::from_redis(&e, true)));
         match reply {
           Ok(reply) => replies.push(reply),
-          Err(e) if replies.is_empty() => return Err(e),
+          Err(e) if replies.len() <= reads => return Err(e),
           Err(e) => return Err(e.partly_applied()),
         }
       }
