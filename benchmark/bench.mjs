@@ -6,9 +6,12 @@
 //   BENCH_ROUNDS=1 npm run bench       # one round instead of the best of 2 (see below)
 //   BENCH_BUSY_POLL=0 npm run bench    # this package with busyPollMicros: 0 (default 100)
 //   BENCH_ONLY=kv.get,index.read npm run bench
+//   BENCH_CLUSTER=0 npm run bench      # skip the same operations on a local Redis Cluster
 //   npm run bench -- --paced           # calls spread at fixed rates instead (benchmark/paced.mjs)
 import IORedis from 'ioredis'
 import native_ from '../index.js'
+import { RedisStore } from '../store.mjs'
+import { startCluster } from '../__test__/support/cluster.mjs'
 import { openAdapters, writeResult } from './setup.mjs'
 
 if (process.argv.includes('--paced')) {
@@ -128,9 +131,42 @@ async function measureClear(op) {
   return summarize(latencies, busy)
 }
 
+// The same operations on a local cluster (3 primaries, 3 replicas, on this machine), this package
+// only: 0.5.15 has no Cluster mode. Each row beside the same operation on one server.
+async function onCluster(serverRows) {
+  const cluster = await startCluster()
+  const store = new RedisStore({ connection: cluster.connection, logger: false, ...(busyPoll === 'default' ? {} : { busyPollMicros: busyPoll }) })
+  const raw = cluster.raw()
+  const rows = []
+  try {
+    const ops = operations(store, 'c', await fixtures(store, 'c'), raw)
+    console.log('\non a local cluster (3 primaries + 3 replicas), this package; × is against one server above')
+    for (const op of Object.keys(ops)) {
+      if (ONLY && !ONLY.some((o) => op.startsWith(o))) continue
+      for (const inFlight of op.startsWith('kv.clear') ? [1] : [1, CONCURRENCY]) {
+        let best
+        for (let round = 0; round < ROUNDS; round++) {
+          const fn = ops[op]
+          const r = typeof fn === 'function' ? await measure(fn, inFlight) : await measureClear(fn)
+          if (!best || r.opsPerSec > best.opsPerSec) best = r
+        }
+        const server = serverRows.find((r) => r.op === op && r.inFlight === inFlight)?.native
+        rows.push({ op, inFlight, native: best, ratioToServer: server ? best.opsPerSec / server.opsPerSec : null })
+        const vs = server ? ` | ×${(best.opsPerSec / server.opsPerSec).toFixed(2)} of one server` : ''
+        console.log(`${op.padEnd(24)} ${String(inFlight).padStart(2)}  cluster ${Math.round(best.opsPerSec).toLocaleString('en').padStart(9)}/s p50 ${best.p50.toFixed(3)} p99 ${best.p99.toFixed(3)}${vs}`)
+      }
+    }
+  } finally {
+    await store.close()
+    raw.disconnect()
+    await cluster.stop()
+  }
+  return rows
+}
+
 // ------------------------------------------------------------------ main
 
-const { url, connection, redis, adapters, close } = await openAdapters()
+const { url, connection, redis, adapters, busyPoll, close } = await openAdapters()
 const native = adapters.native
 const ceiling = new IORedis(url, { enableAutoPipelining: true })
 
@@ -183,7 +219,8 @@ try {
     }
   }
 
-  await writeResult('bench', redis, { secondsPerMeasurement: SECONDS, rounds: ROUNDS, floor, rows })
+  const cluster = process.env.BENCH_CLUSTER === '0' ? [] : await onCluster(rows)
+  await writeResult('bench', redis, { secondsPerMeasurement: SECONDS, rounds: ROUNDS, floor, rows, cluster })
 } finally {
   ceiling.disconnect()
   await close()

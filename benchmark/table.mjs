@@ -22,3 +22,11 @@ for (const [op, modes] of byOp) {
 const { sequential, inFlight64 } = result.floor
 console.log(`\nNative call floor (an empty batch: JS → tokio → JS): ${Math.round(sequential.opsPerSec).toLocaleString('en')}/s sequential (p50 ${(sequential.p50 * 1000).toFixed(0)} µs), ${Math.round(inFlight64.opsPerSec).toLocaleString('en')}/s with 64 in flight.`)
 console.log(`Machine: ${result.machine.cpus} × ${result.machine.cpu}, ${result.machine.memoryGiB} GiB, Node ${result.machine.node}, Redis ${result.machine.redis}; best of ${result.rounds ?? 1} interleaved rounds of ${result.secondsPerMeasurement} s per measurement, ${result.date}.`)
+if (result.cluster?.length) {
+  console.log('\n| op (local cluster) | sequential | of one server | 64 in flight | of one server |')
+  console.log('|---|---:|---:|---:|---:|')
+  const rows = new Map()
+  for (const row of result.cluster) rows.set(row.op, { ...rows.get(row.op), [row.inFlight]: row })
+  const ratio = (r) => (r?.ratioToServer ? `×${r.ratioToServer.toFixed(2)}` : '')
+  for (const [op, modes] of rows) console.log(`| ${op} | ${ops(modes[1]?.native)} | ${ratio(modes[1])} | ${ops(modes[64]?.native)} | ${ratio(modes[64])} |`)
+}

@@ -1,9 +1,13 @@
 // A Redis Cluster of 3 primaries and 3 replicas on free loopback ports, with a password on every
 // node; made with `redis-cli --cluster create`, stopped by pid.
 import { execFile } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { promisify } from 'node:util'
 import IORedis from 'ioredis'
-import { startRedis } from '../../scripts/redis-server.mjs'
+import { freePort, startRedis } from '../../scripts/redis-server.mjs'
+import { makeTls } from './tls.mjs'
 
 export const CLUSTER_PASSWORD = 'cluster-S3cret'
 
@@ -24,20 +28,35 @@ export const redisCli = (...args) => run('redis-cli', args, { env: { ...process.
 
 /**
  * Starts the cluster and waits until every node sees all slots served and every replica is in
- * sync. `args` go to every redis-server (TLS settings, say).
+ * sync. With `tls`, clients, replication and the cluster bus go over TLS (a private CA); each node
+ * keeps a plain port for the tests' own looks at it.
  */
-export async function startCluster({ args = [], port = (server) => server.port } = {}) {
+export async function startCluster({ tls: withTls = false } = {}) {
+  const certs = withTls ? mkdtempSync(join(tmpdir(), 'nvent-cluster-tls-')) : null
+  const tls = withTls ? makeTls(certs) : null
   const common = ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '1000', '--requirepass', CLUSTER_PASSWORD, '--masterauth', CLUSTER_PASSWORD, '--repl-diskless-sync-delay', '0']
-  const servers = await Promise.all(Array.from({ length: 6 }, () => startRedis({ args: [...common, ...(typeof args === 'function' ? args() : args)] })))
-  const addresses = servers.map((s) => `127.0.0.1:${s.port}`)
-  await redisCli('--cluster', 'create', ...addresses, '--cluster-replicas', '1', '--cluster-yes')
+  const servers = await Promise.all(
+    Array.from({ length: 6 }, async () => {
+      if (!tls) return startRedis({ args: common })
+      const tlsPort = await freePort()
+      const settings = Object.entries(tls.settings).flatMap(([k, v]) => [`--${k}`, v])
+      return Object.assign(await startRedis({ args: [...common, '--tls-port', String(tlsPort), '--tls-cluster', 'yes', ...settings] }), { tlsPort })
+    }),
+  )
+  const port = (server) => (tls ? server.tlsPort : server.port)
+  const addresses = servers.map((s) => `127.0.0.1:${port(s)}`)
+  await redisCli(...(tls ? ['--tls', '--cacert', join(certs, 'ca.crt')] : []), '--cluster', 'create', ...addresses, '--cluster-replicas', '1', '--cluster-yes')
   const admin = (p) => new IORedis({ host: '127.0.0.1', port: p, password: CLUSTER_PASSWORD, maxRetriesPerRequest: 1, lazyConnect: false })
   const cluster = {
     servers,
     /** Servers a test stopped: left out of `settled()`. */
     down: new Set(),
     /** The options of a store on this cluster: two of its nodes are enough. */
-    connection: { cluster: servers.slice(0, 2).map((s) => ({ host: '127.0.0.1', port: port(s) })), password: CLUSTER_PASSWORD },
+    connection: {
+      cluster: servers.slice(0, 2).map((s) => ({ host: '127.0.0.1', port: port(s) })),
+      password: CLUSTER_PASSWORD,
+      ...(tls ? { tls: { ca: tls.ca } } : {}),
+    },
     admin,
     /** `{ id, port, primary, replicaOf, slots }` of every node, as the node at `via` sees them. */
     async nodes(via = servers[0].port) {
@@ -86,6 +105,7 @@ export async function startCluster({ args = [], port = (server) => server.port }
     raw: () => rawClusterClient(servers[0].port),
     async stop() {
       for (const s of servers) await s.stop()
+      if (certs) rmSync(certs, { recursive: true, force: true })
     },
   }
   await cluster.settled()

@@ -1,11 +1,12 @@
 // A primary, a replica and three sentinels on free loopback ports, password on the data nodes
 // and on the sentinels; everything stopped by pid.
-import { execFileSync, spawn } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { spawn } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import IORedis from 'ioredis'
 import { freePort, startRedis, waitForPing } from '../../scripts/redis-server.mjs'
+import { makeTls } from './tls.mjs'
 
 export const DATA_PASSWORD = 'data-S3cret'
 export const SENTINEL_PASSWORD = 'sentinel-S3cret'
@@ -20,20 +21,6 @@ async function until(what, check, timeoutMs = 20000) {
     await sleep(50)
   }
   throw new Error(`${what}: not within ${timeoutMs} ms`)
-}
-
-// A private CA and a certificate for 127.0.0.1, made with openssl in `dir`; the TLS settings of
-// redis-server (servers and sentinels alike) for a TLS port besides the plain one.
-function makeTls(dir) {
-  const openssl = (...args) => execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' })
-  openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-sha256', '-days', '2', '-subj', '/CN=ca', '-out', 'ca.crt')
-  openssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key', '-subj', '/CN=server', '-out', 'server.csr')
-  writeFileSync(join(dir, 'server.ext'), 'subjectAltName=IP:127.0.0.1\n')
-  openssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2', '-sha256', '-extfile', 'server.ext', '-out', 'server.crt')
-  return {
-    ca: readFileSync(join(dir, 'ca.crt'), 'utf8'),
-    settings: { 'tls-cert-file': join(dir, 'server.crt'), 'tls-key-file': join(dir, 'server.key'), 'tls-ca-cert-file': join(dir, 'ca.crt'), 'tls-auth-clients': 'no', 'tls-replication': 'yes' },
-  }
 }
 
 async function startSentinel(primaryPort, tls) {

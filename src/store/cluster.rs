@@ -206,6 +206,7 @@ pub struct Cluster {
   connections: RwLock<Option<[ClusterConnection<Node>; 2]>>,
   connecting: tokio::sync::Mutex<()>,
   connect_timeout: Duration,
+  command_timeout: Duration,
   closed: AtomicBool,
   _settings: Registered,
   /// `host:port` of the nodes given, for messages.
@@ -238,6 +239,7 @@ impl Cluster {
       connections: RwLock::new(None),
       connecting: tokio::sync::Mutex::new(()),
       connect_timeout,
+      command_timeout,
       closed: AtomicBool::new(false),
       _settings: settings,
       address: format!("the cluster at {address}"),
@@ -325,7 +327,7 @@ impl Cluster {
       Ok(c) => c,
       Err(e) => return Box::pin(std::future::ready(Err(e))),
     };
-    let deadline = conn::deadline(self.connect_timeout);
+    let deadline = conn::deadline(self.command_timeout);
     let mut reply: BoxFuture<'static, redis::RedisResult<Value>> = async move {
       match routing {
         Some(routing) => connection.route_command(cmd, routing).await,

@@ -3,7 +3,7 @@
 //! The tiers use only these functions, so every operation works in both modes.
 
 use super::{conn, resp, Backend, Kind, Store};
-use crate::error::{Result, StoreError};
+use crate::error::{Code, Result, StoreError};
 use bytes::Bytes;
 use futures_util::future::join_all;
 use redis::cluster_routing::Slot;
@@ -29,7 +29,23 @@ impl Store {
           pending.push(cluster.submit(cmd.clone(), self.keeps_order(kind)).await);
         }
         conn::release_ticket();
-        join_all(pending).await
+        let mut replies = join_all(pending).await;
+        if kind == Kind::Read {
+          // as on one server: a read whose connection failed is tried once more, and a read
+          // has no outcome to be uncertain about
+          for (reply, cmd) in replies.iter_mut().zip(pipe.cmd_iter()) {
+            if matches!(reply, Err(e) if matches!(e.code, Code::Uncertain | Code::Unavailable)) {
+              *reply = cluster.submit(cmd.clone(), self.ordered).await.await.map_err(|e| match e.code {
+                Code::Uncertain => StoreError {
+                  code: Code::Unavailable,
+                  ..e
+                },
+                _ => e,
+              });
+            }
+          }
+        }
+        replies
       }
     }
   }
