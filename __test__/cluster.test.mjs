@@ -229,6 +229,16 @@ describe('options', () => {
     }
   })
 
+  test('one replica is enough to find the whole cluster', async () => {
+    const replica = (await cluster.nodes()).find((n) => !n.primary && !n.failed)
+    const store = onCluster({ connection: { cluster: [{ host: '127.0.0.1', port: replica.port }], password: CLUSTER_PASSWORD } })
+    const keys = Array.from({ length: 30 }, (_, i) => `seed:${i}`)
+    for (const key of keys) await store.kv.set(key, key)
+    for (const key of keys) expect(await store.kv.get(key)).toBe(key)
+    expect(await store.kv.clear('seed:*')).toBe(30)
+    await store.close()
+  })
+
   test("nodes as 'host:port,host:port' (as an env variable gives them) work", async () => {
     const store = onCluster({ connection: { cluster: cluster.connection.cluster.map((n) => `${n.host}:${n.port}`).join(','), password: CLUSTER_PASSWORD } })
     await store.kv.set('env:k', 1)

@@ -153,7 +153,9 @@ async function onCluster(serverRows) {
         const server = serverRows.find((r) => r.op === op && r.inFlight === inFlight)?.native
         rows.push({ op, inFlight, native: best, ratioToServer: server ? best.opsPerSec / server.opsPerSec : null })
         const vs = server ? ` | ×${(best.opsPerSec / server.opsPerSec).toFixed(2)} of one server` : ''
-        console.log(`${op.padEnd(24)} ${String(inFlight).padStart(2)}  cluster ${Math.round(best.opsPerSec).toLocaleString('en').padStart(9)}/s p50 ${best.p50.toFixed(3)} p99 ${best.p99.toFixed(3)}${vs}`)
+        const latency = best.ops > 0 ? `p50 ${best.p50.toFixed(3)} p99 ${best.p99.toFixed(3)}` : 'no call succeeded'
+        const failed = best.errors ? ` (${best.errors} failed)` : ''
+        console.log(`${op.padEnd(24)} ${String(inFlight).padStart(2)}  cluster ${Math.round(best.opsPerSec).toLocaleString('en').padStart(9)}/s ${latency}${failed}${vs}`)
       }
     }
   } finally {

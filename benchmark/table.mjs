@@ -28,5 +28,6 @@ if (result.cluster?.length) {
   const rows = new Map()
   for (const row of result.cluster) rows.set(row.op, { ...rows.get(row.op), [row.inFlight]: row })
   const ratio = (r) => (r?.ratioToServer ? `×${r.ratioToServer.toFixed(2)}` : '')
-  for (const [op, modes] of rows) console.log(`| ${op} | ${ops(modes[1]?.native)} | ${ratio(modes[1])} | ${ops(modes[64]?.native)} | ${ratio(modes[64])} |`)
+  const failed = (r) => (r?.native?.errors ? ` (${r.native.errors} timed out)` : '')
+  for (const [op, modes] of rows) console.log(`| ${op} | ${ops(modes[1]?.native)}${failed(modes[1])} | ${ratio(modes[1])} | ${ops(modes[64]?.native)}${failed(modes[64])} | ${ratio(modes[64])} |`)
 }

@@ -51,6 +51,8 @@ export async function startCluster({ tls: withTls = false } = {}) {
     servers,
     /** Servers a test stopped: left out of `settled()`. */
     down: new Set(),
+    /** A server no test stopped. */
+    live: () => servers.find((s) => !cluster.down.has(s)),
     /** The options of a store on this cluster: two of its nodes are enough. */
     connection: {
       cluster: servers.slice(0, 2).map((s) => ({ host: '127.0.0.1', port: port(s) })),
@@ -59,7 +61,7 @@ export async function startCluster({ tls: withTls = false } = {}) {
     },
     admin,
     /** `{ id, port, primary, replicaOf, slots }` of every node, as the node at `via` sees them. */
-    async nodes(via = servers[0].port) {
+    async nodes(via = cluster.live().port) {
       const client = admin(via)
       try {
         const text = await client.call('CLUSTER', 'NODES')
@@ -73,7 +75,7 @@ export async function startCluster({ tls: withTls = false } = {}) {
       }
     },
     /** The port of the primary that serves `key`, as the node at `via` sees it. */
-    async primaryOf(key, via = servers[0].port) {
+    async primaryOf(key, via = cluster.live().port) {
       const client = admin(via)
       try {
         const slot = await client.call('CLUSTER', 'KEYSLOT', key)
@@ -102,7 +104,7 @@ export async function startCluster({ tls: withTls = false } = {}) {
       }, timeoutMs)
     },
     /** A plain client of the whole cluster, for tests to look at the data. */
-    raw: () => rawClusterClient(servers[0].port),
+    raw: () => rawClusterClient(cluster.live().port),
     async stop() {
       for (const s of servers) await s.stop()
       if (certs) rmSync(certs, { recursive: true, force: true })

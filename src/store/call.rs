@@ -4,8 +4,9 @@
 
 use super::{conn, Backend, Kind, Store};
 use crate::error::{Result, StoreError};
-use futures_util::future::BoxFuture;
+use futures_util::future::{join_all, BoxFuture};
 use redis::Value;
+use std::collections::HashSet;
 
 /// Which call a failure belongs to: `index.update("runs", "r1"): …`.
 #[derive(Clone)]
@@ -42,11 +43,11 @@ impl Origin {
     }
   }
 
-  /// This call as `steps`, one round trip after another: on a cluster, a write whose keys lie in
-  /// different slots (see index.rs).
-  pub fn steps(&self, kind: Kind, steps: BoxFuture<'static, Result<String>>) -> Call {
+  /// This call as `steps`, one round trip after another: on a cluster, a write to the index
+  /// entry whose metadata is at `entry`, with keys in different slots (see index.rs).
+  pub fn steps(&self, kind: Kind, entry: &str, steps: BoxFuture<'static, Result<String>>) -> Call {
     Call {
-      steps: Some(steps),
+      steps: Some((entry.to_string(), steps)),
       ..self.call(kind, Vec::new(), |_| Ok(String::new()))
     }
   }
@@ -79,8 +80,8 @@ pub(super) struct Call {
   finish: Finish,
   /// Turns a Redis refusal into the error callers should see.
   refine: fn(StoreError) -> StoreError,
-  /// Instead of `cmds`: see [`Origin::steps`].
-  steps: Option<BoxFuture<'static, Result<String>>>,
+  /// Instead of `cmds`, the entry written and the steps: see [`Origin::steps`].
+  steps: Option<(String, BoxFuture<'static, Result<String>>)>,
 }
 
 impl Call {
@@ -102,8 +103,9 @@ enum Stepped {
 
 impl Store {
   /// Runs `calls` as one pipeline (on the reads' connection only when all are reads); returns
-  /// each call's result, in order. A call made of steps runs on its own, after the calls before
-  /// it and before the calls after it, which must see all it wrote.
+  /// each call's result, in order. Calls made of steps run side by side, after the calls before
+  /// them and before the calls after them, which must see all they wrote; two on one entry run
+  /// one after the other.
   pub(super) async fn execute(&self, calls: Vec<Call>) -> Vec<Result<String>> {
     if calls.iter().all(|call| call.steps.is_none()) {
       return self.execute_commands(calls).await;
@@ -115,17 +117,21 @@ impl Store {
       Err(()) => None,
     };
     let mut results = Vec::with_capacity(calls.len());
-    let mut run = Vec::new();
-    for mut call in calls {
-      match call.steps.take() {
-        Some(steps) => {
-          results.extend(self.execute_commands(std::mem::take(&mut run)).await);
-          results.push(steps.await.map_err(|e| call.fail(e)));
-        }
-        None => run.push(call),
+    let mut calls = calls.into_iter().peekable();
+    while calls.peek().is_some() {
+      let mut commands = Vec::new();
+      while let Some(call) = calls.next_if(|call| call.steps.is_none()) {
+        commands.push(call);
       }
+      results.extend(self.execute_commands(commands).await);
+      let (mut side_by_side, mut entries) = (Vec::new(), HashSet::new());
+      while let Some(mut call) = calls.next_if(|call| call.steps.as_ref().is_some_and(|(entry, _)| !entries.contains(entry))) {
+        let (entry, steps) = call.steps.take().expect("a call in steps");
+        entries.insert(entry);
+        side_by_side.push(async move { steps.await.map_err(|e| call.fail(e)) });
+      }
+      results.extend(join_all(side_by_side).await);
     }
-    results.extend(self.execute_commands(run).await);
     results
   }
 

@@ -21,7 +21,7 @@ use futures_util::future::{BoxFuture, FutureExt};
 use redis::aio::ConnectionLike;
 use redis::cluster::ClusterClient;
 use redis::cluster_async::{ClusterConnection, Connect};
-use redis::cluster_routing::{MultipleNodeRoutingInfo, ResponsePolicy, RoutingInfo, SingleNodeRoutingInfo};
+use redis::cluster_routing::{MultipleNodeRoutingInfo, ResponsePolicy, Route, RoutingInfo, SingleNodeRoutingInfo, Slot, SlotAddr};
 use redis::{AsyncConnectionConfig, Cmd, ConnectionAddr, ErrorKind, IntoConnectionInfo, RedisError, RedisFuture, Value};
 use std::collections::HashMap;
 use std::future::Future;
@@ -187,6 +187,13 @@ fn to_redis(e: StoreError) -> RedisError {
 /// as for a single server (a request the crate gave up on was never sent, or it would have come
 /// back as one of ours).
 fn from_redis(e: RedisError) -> StoreError {
+  // the crate stopped following redirects or waiting for the slot: it never ran here
+  if let Some(code @ ("MOVED" | "ASK" | "TRYAGAIN" | "CLUSTERDOWN")) = e.code() {
+    return StoreError::new(
+      Code::Unavailable,
+      format!("the cluster answered {code} until the call's time ran out (a failover or a slot migration is under way); not applied"),
+    );
+  }
   if e.kind() == ErrorKind::Client {
     if let Some((code, message)) = e.detail().and_then(|d| d.split_once(' ')) {
       if let Some(code) = Code::parse(code) {
@@ -279,8 +286,11 @@ impl Cluster {
       return Ok(c);
     }
     let both = async {
-      let writes = self.client.get_async_generic_connection::<Node>().await?;
-      let reads = self.client.get_async_generic_connection::<Node>().await?;
+      let (writes, reads) = futures_util::future::try_join(
+        self.client.get_async_generic_connection::<Node>(),
+        self.client.get_async_generic_connection::<Node>(),
+      )
+      .await?;
       Ok::<_, RedisError>([writes, reads])
     };
     let made = match tokio::time::timeout_at(deadline, both).await {
@@ -316,6 +326,40 @@ impl Cluster {
   }
 
   async fn submit_to(&self, cmd: Cmd, routing: Option<RoutingInfo>, ordered: bool) -> Pending {
+    self
+      .hand_over(ordered, move |mut connection| {
+        async move {
+          match routing {
+            Some(routing) => connection.route_command(cmd, routing).await,
+            None => connection.req_packed_command(&cmd).await,
+          }
+        }
+        .boxed()
+      })
+      .await
+  }
+
+  /// Like [`Self::submit`] for reads of keys in one slot, as one pipeline to its node.
+  pub async fn submit_reads(
+    &self,
+    pipe: redis::Pipeline,
+    slot: Slot,
+    ordered: bool,
+  ) -> Pin<Box<dyn Future<Output = Result<Vec<Value>>> + Send>> {
+    let route = SingleNodeRoutingInfo::SpecificNode(Route::with_slot(slot, SlotAddr::Master));
+    let count = pipe.len();
+    let request =
+      move |mut connection: ClusterConnection<Node>| async move { connection.route_pipeline(pipe, 0, count, route).await }.boxed();
+    self.hand_over(ordered, request).await
+  }
+
+  /// Hands `request` to the cluster connection (after the call's turn, when `ordered`) and
+  /// returns its reply to come, within the call's deadline.
+  async fn hand_over<T: Send + 'static>(
+    &self,
+    ordered: bool,
+    request: impl FnOnce(ClusterConnection<Node>) -> BoxFuture<'static, redis::RedisResult<T>>,
+  ) -> Pin<Box<dyn Future<Output = Result<T>> + Send>> {
     if ordered && conn::wait_turn().await.is_err() {
       let e = StoreError::new(
         Code::Unavailable,
@@ -323,19 +367,13 @@ impl Cluster {
       );
       return Box::pin(std::future::ready(Err(e)));
     }
-    let mut connection = match self.connection(ordered).await {
+    let connection = match self.connection(ordered).await {
       Ok(c) => c,
       Err(e) => return Box::pin(std::future::ready(Err(e))),
     };
     let deadline = conn::deadline(self.command_timeout);
-    let mut reply: BoxFuture<'static, redis::RedisResult<Value>> = async move {
-      match routing {
-        Some(routing) => connection.route_command(cmd, routing).await,
-        None => connection.req_packed_command(&cmd).await,
-      }
-    }
-    .boxed();
-    // Polled once here: the crate's queue then holds the command (a full queue takes its
+    let mut reply = request(connection);
+    // Polled once here: the crate's queue then holds the request (a full queue takes its
     // senders first come, first served), whatever this call does next.
     let first = std::future::poll_fn(|cx| std::task::Poll::Ready(reply.as_mut().poll(cx))).await;
     Box::pin(async move {
@@ -423,6 +461,12 @@ e5 127.0.0.1:7005@17005 master - 0 0 4 connected
       let back = from_redis(to_redis(StoreError::new(code, "why")));
       assert_eq!((back.code, back.message.as_str()), (code, "why"));
     }
+    let moved = RedisError::from((
+      ErrorKind::Server(redis::ServerErrorKind::Moved),
+      "Moved",
+      "59 127.0.0.1:7002".to_string(),
+    ));
+    assert_eq!(from_redis(moved).code, Code::Unavailable, "a redirect never followed ran nowhere");
     let not_sent = to_redis(StoreError::new(Code::Unavailable, "refused"));
     assert!(not_sent.is_connection_dropped(), "the crate may send it again");
     assert_eq!(from_redis(not_sent).code, Code::Unavailable);

@@ -91,7 +91,7 @@ fn add(store: &Store, a: &mut Args) -> Result<Call> {
   check.arg(&key).arg(&id);
   member.arg(&key).arg(args::number(score)).arg(&id);
   let steps = store.in_steps(1, vec![check, call.into_evalsha(), member], |_| Ok("null".into()));
-  Ok(origin.steps(Kind::Write, steps))
+  Ok(origin.steps(Kind::Write, &meta, steps))
 }
 
 /// `index.get(key, id)`: the entry, or null.
@@ -161,7 +161,7 @@ fn update_call(store: &Store, key: String, id: String, partial: &str) -> Result<
   let (unsure, sure) = (script(&[&meta], ""), script(&[&meta], "1"));
   let must_look = |reply: &Value| matches!(reply, Value::Int(-4));
   let steps = store.in_index_slot(key, id, [unsure, sure], must_look, Value::Int(-1), updated);
-  Ok(origin.steps(Kind::Write, steps))
+  Ok(origin.steps(Kind::Write, &meta, steps))
 }
 
 /// `index.increment(key, id, field, by)`: adds `by` to the number at the dotted path `field`;
@@ -192,7 +192,7 @@ fn increment(store: &Store, a: &mut Args) -> Result<Call> {
   let must_look = |reply: &Value| matches!(reply, Value::Array(status) if status.first() == Some(&Value::Int(-4)));
   let unlisted = Value::Array(vec![Value::Int(-1)]);
   let steps = store.in_index_slot(key, id, [unsure, sure], must_look, unlisted, increment_reply);
-  Ok(origin.steps(Kind::Write, steps))
+  Ok(origin.steps(Kind::Write, &meta, steps))
 }
 
 /// The increment script's reply (see its header).
@@ -231,7 +231,7 @@ fn delete(store: &Store, a: &mut Args) -> Result<Call> {
   member.arg(&key).arg(&id);
   metadata.arg(&meta);
   let steps = store.in_steps(0, vec![member, metadata], |mut replies| reply::deleted(replies.swap_remove(0)));
-  Ok(origin.steps(Kind::Write, steps))
+  Ok(origin.steps(Kind::Write, &meta, steps))
 }
 
 impl Store {

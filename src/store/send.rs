@@ -2,12 +2,14 @@
 //! cluster, each command to its node through the crate's cluster connection (see cluster.rs).
 //! The tiers use only these functions, so every operation works in both modes.
 
+use super::cluster::Cluster;
 use super::{conn, resp, Backend, Kind, Store};
 use crate::error::{Code, Result, StoreError};
 use bytes::Bytes;
 use futures_util::future::join_all;
 use redis::cluster_routing::Slot;
 use redis::{FromRedisValue, Pipeline, Value};
+use std::collections::HashMap;
 
 impl Store {
   /// Whether this call's requests must follow those made before it (see [`Store::ordered`]).
@@ -23,6 +25,7 @@ impl Store {
         Ok(values) => values.into_iter().map(Ok).collect(),
         Err(e) => vec![Err(e); pipe.len()],
       },
+      Backend::Cluster(cluster) if kind == Kind::Read && pipe.len() > 1 => self.read_by_slot(cluster, pipe).await,
       Backend::Cluster(cluster) => {
         let mut pending = Vec::with_capacity(pipe.len());
         for cmd in pipe.cmd_iter() {
@@ -86,6 +89,55 @@ impl Store {
 }
 
 impl Store {
+  /// Reads on a cluster: the commands on keys of one slot go to its node as one pipeline (as
+  /// on one server: with a hash tag, all of an index.read's), the others one by one. Writes are
+  /// never grouped: the crate sends a pipeline again whole when part of it was redirected.
+  async fn read_by_slot(&self, cluster: &Cluster, pipe: &Pipeline) -> Vec<Result<Value>> {
+    let (mut slots, mut at): (Vec<(Slot, Vec<usize>)>, HashMap<Slot, usize>) = Default::default();
+    for (i, cmd) in pipe.cmd_iter().enumerate() {
+      let slot = Slot::for_key(read_key(cmd));
+      let group = *at.entry(slot).or_insert_with(|| {
+        slots.push((slot, Vec::new()));
+        slots.len() - 1
+      });
+      slots[group].1.push(i);
+    }
+    let cmds: Vec<&redis::Cmd> = pipe.cmd_iter().collect();
+    let mut pending = Vec::with_capacity(slots.len());
+    for (slot, members) in &slots {
+      let mut group = redis::pipe();
+      for &i in members {
+        group.add_command(cmds[i].clone());
+      }
+      pending.push(cluster.submit_reads(group, *slot, self.ordered).await);
+    }
+    conn::release_ticket();
+    let mut replies: Vec<Option<Result<Value>>> = (0..cmds.len()).map(|_| None).collect();
+    for ((_, members), outcome) in slots.iter().zip(join_all(pending).await) {
+      match outcome {
+        Ok(values) if values.len() == members.len() => {
+          for (&i, value) in members.iter().zip(values) {
+            replies[i] = Some(Ok(value));
+          }
+        }
+        // a slot in migration (some keys answer ASK) or a failure: each read once more, alone
+        _ => {
+          for &i in members {
+            let reply = cluster.submit(cmds[i].clone(), self.ordered).await.await;
+            replies[i] = Some(reply.map_err(|e| match e.code {
+              Code::Uncertain => StoreError {
+                code: Code::Unavailable,
+                ..e
+              },
+              _ => e,
+            }));
+          }
+        }
+      }
+    }
+    replies.into_iter().map(|r| r.expect("every read has a reply")).collect()
+  }
+
   /// Whether one command may name all of `keys`: always on one server; on a cluster, when they
   /// hash to one slot (a prefix with a hash tag, `{nvent}…`, puts every key in one).
   pub(super) fn together(&self, keys: &[&str]) -> bool {
@@ -161,7 +213,7 @@ impl Store {
     match &self.backend {
       Backend::Server { .. } => keys.collect::<Vec<_>>().chunks(size).map(<[_]>::to_vec).collect(),
       Backend::Cluster(_) => {
-        let mut slots: std::collections::HashMap<Slot, Vec<&[u8]>> = Default::default();
+        let mut slots: HashMap<Slot, Vec<&[u8]>> = Default::default();
         for key in keys {
           slots.entry(Slot::for_key(key)).or_default().push(key);
         }
@@ -171,6 +223,14 @@ impl Store {
           .collect()
       }
     }
+  }
+}
+
+/// The key of a read command (its first argument).
+fn read_key(cmd: &redis::Cmd) -> &[u8] {
+  match cmd.args_iter().nth(1) {
+    Some(redis::Arg::Simple(key)) => key,
+    _ => b"",
   }
 }
 
