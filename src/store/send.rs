@@ -93,7 +93,9 @@ impl Store {
   /// on one server: with a hash tag, all of an index.read's), the others one by one. Writes are
   /// never grouped: the crate sends a pipeline again whole when part of it was redirected.
   async fn read_by_slot(&self, cluster: &Cluster, pipe: &Pipeline) -> Vec<Result<Value>> {
-    let (mut slots, mut at): (Vec<(Slot, Vec<usize>)>, HashMap<Slot, usize>) = Default::default();
+    // each slot with the places of its commands, in the order of their first command
+    let mut slots: Vec<(Slot, Vec<usize>)> = Vec::new();
+    let mut at: HashMap<Slot, usize> = HashMap::new();
     for (i, cmd) in pipe.cmd_iter().enumerate() {
       let slot = Slot::for_key(read_key(cmd));
       let group = *at.entry(slot).or_insert_with(|| {
