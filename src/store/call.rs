@@ -6,7 +6,8 @@ use super::{conn, Backend, Kind, Store};
 use crate::error::{Result, StoreError};
 use futures_util::future::{join_all, BoxFuture};
 use redis::Value;
-use std::collections::HashSet;
+use std::collections::HashMap;
+use tokio::sync::oneshot;
 
 /// Which call a failure belongs to: `index.update("runs", "r1"): …`.
 #[derive(Clone)]
@@ -104,8 +105,8 @@ enum Stepped {
 impl Store {
   /// Runs `calls` as one pipeline (on the reads' connection only when all are reads); returns
   /// each call's result, in order. Calls made of steps run side by side, after the calls before
-  /// them and before the calls after them, which must see all they wrote; two on one entry run
-  /// one after the other.
+  /// them and before the calls after them, which must see all they wrote; those on one entry
+  /// run one after the other.
   pub(super) async fn execute(&self, calls: Vec<Call>) -> Vec<Result<String>> {
     if calls.iter().all(|call| call.steps.is_none()) {
       return self.execute_commands(calls).await;
@@ -124,11 +125,20 @@ impl Store {
         commands.push(call);
       }
       results.extend(self.execute_commands(commands).await);
-      let (mut side_by_side, mut entries) = (Vec::new(), HashSet::new());
-      while let Some(mut call) = calls.next_if(|call| call.steps.as_ref().is_some_and(|(entry, _)| !entries.contains(entry))) {
+      // each after the last one before it on the same entry
+      let (mut side_by_side, mut last_on) = (Vec::new(), HashMap::new());
+      while let Some(mut call) = calls.next_if(|call| call.steps.is_some()) {
         let (entry, steps) = call.steps.take().expect("a call in steps");
-        entries.insert(entry);
-        side_by_side.push(async move { steps.await.map_err(|e| call.fail(e)) });
+        let (done, finished) = oneshot::channel::<()>();
+        let after = last_on.insert(entry, finished);
+        side_by_side.push(async move {
+          if let Some(after) = after {
+            let _ = after.await;
+          }
+          let result = steps.await.map_err(|e| call.fail(e));
+          let _ = done.send(());
+          result
+        });
       }
       results.extend(join_all(side_by_side).await);
     }
