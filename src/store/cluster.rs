@@ -218,7 +218,12 @@ pub struct Cluster {
   _settings: Registered,
   /// `host:port` of the nodes given, for messages.
   address: String,
+  /// Bounds the requests of many-command calls in flight (see [`Self::admit`]).
+  in_flight: Arc<tokio::sync::Semaphore>,
 }
+
+/// Requests of many-command calls one store has in the crate's hands at once.
+const IN_FLIGHT: usize = 1024;
 
 impl Cluster {
   pub fn new(seeds: &[(String, u16)], settings: NodeSettings) -> Result<Cluster> {
@@ -250,6 +255,7 @@ impl Cluster {
       closed: AtomicBool::new(false),
       _settings: settings,
       address: format!("the cluster at {address}"),
+      in_flight: Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT)),
     })
   }
 
@@ -361,11 +367,7 @@ impl Cluster {
     request: impl FnOnce(ClusterConnection<Node>) -> BoxFuture<'static, redis::RedisResult<T>>,
   ) -> Pin<Box<dyn Future<Output = Result<T>> + Send>> {
     if ordered && conn::wait_turn().await.is_err() {
-      let e = StoreError::new(
-        Code::Unavailable,
-        format!("Redis at {} is unavailable: no turn within the call's time", self.address),
-      );
-      return Box::pin(std::future::ready(Err(e)));
+      return Box::pin(std::future::ready(Err(self.no_turn())));
     }
     let connection = match self.connection(ordered).await {
       Ok(c) => c,
@@ -392,6 +394,32 @@ impl Cluster {
       };
       outcome.map_err(from_redis)
     })
+  }
+
+  /// The failure of a call whose turn did not come within its time.
+  pub fn no_turn(&self) -> StoreError {
+    StoreError::new(
+      Code::Unavailable,
+      format!("Redis at {} is unavailable: no turn within the call's time", self.address),
+    )
+  }
+
+  /// Room for `n` more requests of a call (first come, first served, within the call's
+  /// deadline): with tens of thousands in flight the crate's cluster connection spends most of
+  /// its time going over them, and calls time out that would have finished one after another.
+  pub async fn admit(&self, n: usize) -> Result<tokio::sync::OwnedSemaphorePermit> {
+    let n = n.min(IN_FLIGHT) as u32;
+    let deadline = conn::deadline(self.command_timeout);
+    match tokio::time::timeout_at(deadline, self.in_flight.clone().acquire_many_owned(n)).await {
+      Ok(Ok(permit)) => Ok(permit),
+      _ => Err(StoreError::new(
+        Code::Unavailable,
+        format!(
+          "Redis at {} is unavailable: too many requests waiting for the call's time",
+          self.address
+        ),
+      )),
+    }
   }
 
   /// `host:port` of every primary that serves slots, as the cluster reports them now.
