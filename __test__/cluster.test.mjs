@@ -100,6 +100,21 @@ describe('resharding under traffic', () => {
   }, 120000)
 })
 
+describe('load', () => {
+  test('64 reads of 1000 entries at once all answer: wide reads wait for room instead of timing out', async () => {
+    const store = onCluster()
+    const key = `wide:${randomUUID()}`
+    try {
+      for (let i = 0; i < 1000; i += 250) await Promise.all(Array.from({ length: 250 }, (_, j) => store.index.add(key, `e${i + j}`, i + j, { n: i + j })))
+      const reads = await Promise.allSettled(Array.from({ length: 64 }, () => store.index.read(key, { limit: 1000 })))
+      expect(reads.filter((r) => r.status === 'rejected').map((r) => r.reason.message)).toEqual([])
+      for (const r of reads) expect(r.value).toHaveLength(1000)
+    } finally {
+      await store.close()
+    }
+  }, 60000)
+})
+
 describe('failover', () => {
   // `key`'s primary, and a replica of it that is in sync (one demoted by an earlier test may still
   // be catching up, and a replica out of touch for long does not take over)
