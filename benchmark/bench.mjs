@@ -7,6 +7,7 @@
 //   BENCH_BUSY_POLL=0 npm run bench    # this package with busyPollMicros: 0 (default 100)
 //   BENCH_ONLY=kv.get,index.read npm run bench
 //   BENCH_CLUSTER=0 npm run bench      # skip the same operations on a local Redis Cluster
+//   BENCH_CLUSTER_TAG=1 npm run bench  # …or run them with every key under one hash tag
 //   npm run bench -- --paced           # calls spread at fixed rates instead (benchmark/paced.mjs)
 import IORedis from 'ioredis'
 import native_ from '../index.js'
@@ -139,8 +140,10 @@ async function onCluster(serverRows) {
   const raw = cluster.raw()
   const rows = []
   try {
-    const ops = operations(store, 'c', await fixtures(store, 'c'), raw)
-    console.log('\non a local cluster (3 primaries + 3 replicas), this package; × is against one server above')
+    // `bench:{c}:…`: one slot for every key, as a prefix with a hash tag gives
+    const tag = process.env.BENCH_CLUSTER_TAG === '1' ? '{c}' : 'c'
+    const ops = operations(store, tag, await fixtures(store, tag), raw)
+    console.log(`\non a local cluster (3 primaries + 3 replicas), keys bench:${tag}:…, this package; × is against one server above`)
     for (const op of Object.keys(ops)) {
       if (ONLY && !ONLY.some((o) => op.startsWith(o))) continue
       for (const inFlight of op.startsWith('kv.clear') ? [1] : [1, CONCURRENCY]) {
@@ -151,7 +154,7 @@ async function onCluster(serverRows) {
           if (!best || r.opsPerSec > best.opsPerSec) best = r
         }
         const server = serverRows.find((r) => r.op === op && r.inFlight === inFlight)?.native
-        rows.push({ op, inFlight, native: best, ratioToServer: server ? best.opsPerSec / server.opsPerSec : null })
+        rows.push({ op, inFlight, keys: `bench:${tag}:…`, native: best, ratioToServer: server ? best.opsPerSec / server.opsPerSec : null })
         const vs = server ? ` | ×${(best.opsPerSec / server.opsPerSec).toFixed(2)} of one server` : ''
         const latency = best.ops > 0 ? `p50 ${best.p50.toFixed(3)} p99 ${best.p99.toFixed(3)}` : 'no call succeeded'
         const failed = best.errors ? ` (${best.errors} failed)` : ''
