@@ -51,17 +51,10 @@ impl Store {
           replies.extend(join_all(pending).await);
         }
         if kind == Kind::Read {
-          // as on one server: a read whose connection failed is tried once more, and a read
-          // has no outcome to be uncertain about
+          // as on one server: a read whose connection failed is tried once more
           for (reply, cmd) in replies.iter_mut().zip(pipe.cmd_iter()) {
             if matches!(reply, Err(e) if matches!(e.code, Code::Uncertain | Code::Unavailable)) {
-              *reply = cluster.submit(cmd.clone(), self.ordered).await.await.map_err(|e| match e.code {
-                Code::Uncertain => StoreError {
-                  code: Code::Unavailable,
-                  ..e
-                },
-                _ => e,
-              });
+              *reply = cluster.submit(cmd.clone(), self.ordered).await.await.map_err(read_failure);
             }
           }
         }
@@ -156,14 +149,7 @@ impl Store {
         // a slot in migration (some keys answer ASK) or a failure: each read once more, alone
         _ => {
           for &i in members {
-            let reply = cluster.submit(cmds[i].clone(), self.ordered).await.await;
-            replies[i] = Some(reply.map_err(|e| match e.code {
-              Code::Uncertain => StoreError {
-                code: Code::Unavailable,
-                ..e
-              },
-              _ => e,
-            }));
+            replies[i] = Some(cluster.submit(cmds[i].clone(), self.ordered).await.await.map_err(read_failure));
           }
         }
       }
@@ -270,6 +256,17 @@ async fn turn_before_room(cluster: &Cluster, ordered: bool) -> Result<()> {
   match ordered && conn::wait_turn().await.is_err() {
     true => Err(cluster.no_turn()),
     false => Ok(()),
+  }
+}
+
+/// A read that failed again: it has no outcome to be uncertain about.
+fn read_failure(e: StoreError) -> StoreError {
+  match e.code {
+    Code::Uncertain => StoreError {
+      code: Code::Unavailable,
+      ..e
+    },
+    _ => e,
   }
 }
 
