@@ -100,6 +100,37 @@ describe('resharding under traffic', () => {
   }, 120000)
 })
 
+describe('index writes in steps', () => {
+  test('a step refused after an earlier one landed: UNCERTAIN, nothing half-made is listed, and the next add completes it', async () => {
+    const store = onCluster()
+    const key = `half:${randomUUID()}`
+    const indexNode = await cluster.primaryOf(key)
+    // an id whose metadata lies on another node than the index
+    let id = 0
+    while ((await cluster.primaryOf(`${key}:meta:e${id}`)) === indexNode) id++
+    const entry = `e${id}`
+    const admin = cluster.admin(indexNode)
+    try {
+      await store.index.add(key, 'kept', 1, { n: 1 })
+      // the index's node refuses every write for want of memory; the metadata's node does not
+      await admin.config('SET', 'maxmemory-policy', 'noeviction')
+      await admin.config('SET', 'maxmemory', '1')
+      const err = await store.index.add(key, entry, 2, { n: 2 }).catch((e) => e)
+      expect(err.code).toBe('UNCERTAIN')
+      expect(err.message).toMatch(/out of memory.*after an earlier step of the call was applied/)
+      expect(await store.index.get(key, entry)).toBeNull()
+      expect((await store.index.read(key)).map((e) => e.id)).toEqual(['kept'])
+      await admin.config('SET', 'maxmemory', '0')
+      await store.index.add(key, entry, 2, { n: 2 })
+      expect(await store.index.get(key, entry)).toMatchObject({ id: entry, score: 2, metadata: { n: 2 } })
+    } finally {
+      await admin.config('SET', 'maxmemory', '0')
+      admin.disconnect()
+      await store.close()
+    }
+  })
+})
+
 describe('load', () => {
   test('64 reads of 1000 entries at once all answer: wide reads wait for room instead of timing out', async () => {
     const store = onCluster()
