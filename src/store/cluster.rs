@@ -13,6 +13,9 @@
 //!   [`Cluster::submit`]); the crate forwards one node's requests in the order it got them.
 //! - Like a single server, reads and writes travel on two connections to each node, so reads
 //!   keep answering while a node pauses writes.
+//! - A store has at most [`IN_FLIGHT`] requests of many-command calls in the crate's hands (see
+//!   [`Cluster::admit`]): with tens of thousands the crate's connection slowed down far more than
+//!   in proportion, and wide reads timed out that would have finished one after another.
 
 use super::conn::{self, Connector, Refusal};
 use super::wire::{Endpoint, Request, Tls};
