@@ -2,6 +2,7 @@
 // with keys spread over the slots and with every key in one slot, resharding under traffic, a
 // failover asked of a replica, a primary killed outright, and an ACL user.
 import { randomUUID } from 'node:crypto'
+import net from 'node:net'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { RedisStore } from '../store.mjs'
 import { contractSuite } from './contract.mjs'
@@ -257,6 +258,37 @@ describe('an ACL user', () => {
     expect(err.message).toMatch(/authentication failed|WRONGPASS/i)
     expect(err.message).not.toContain('S3cret')
     await store.close()
+  })
+})
+
+describe('outage', () => {
+  test('while no node answers, calls fail fast with UNAVAILABLE and attempts to reach the cluster stay apart', async () => {
+    // a peer that takes connections and closes them at once: no node will ever answer
+    let connections = 0
+    const peer = net.createServer((socket) => {
+      connections++
+      socket.destroy()
+    })
+    await new Promise((r) => peer.listen(0, '127.0.0.1', r))
+    const store = onCluster({ connection: { cluster: [{ host: '127.0.0.1', port: peer.address().port }], connectTimeout: 500, commandTimeout: 800 } })
+    try {
+      const took = []
+      const started = Date.now()
+      while (Date.now() - started < 1000) {
+        const at = Date.now()
+        const err = await store.kv.get('outage').catch((e) => e)
+        took.push(Date.now() - at)
+        expect(err.code).toBe('UNAVAILABLE')
+        await sleep(5)
+      }
+      expect(took.length).toBeGreaterThan(50)
+      // one attempt (two connections, one per lane) about every 250 ms, not one per call
+      expect(connections).toBeLessThanOrEqual(2 * 8)
+      expect(took.filter((ms) => ms < 50).length / took.length).toBeGreaterThan(0.8)
+    } finally {
+      await store.close()
+      peer.close()
+    }
   })
 })
 

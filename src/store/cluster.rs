@@ -215,6 +215,8 @@ pub struct Cluster {
   /// The connections for writes (and reads that must follow them) and for other reads, once made.
   connections: RwLock<Option<[ClusterConnection<Node>; 2]>>,
   connecting: tokio::sync::Mutex<()>,
+  /// When the last attempt to reach the cluster failed, and why.
+  last_failure: Mutex<Option<(Instant, String)>>,
   connect_timeout: Duration,
   command_timeout: Duration,
   closed: AtomicBool,
@@ -224,6 +226,9 @@ pub struct Cluster {
   /// Bounds the requests of many-command calls in flight (see [`Self::admit`]).
   in_flight: Arc<tokio::sync::Semaphore>,
 }
+
+/// How long after a failed attempt to reach the cluster the next one may start.
+const RETRY_AFTER: Duration = Duration::from_millis(250);
 
 /// Requests of many-command calls one store has in the crate's hands at once.
 const IN_FLIGHT: usize = 1024;
@@ -253,6 +258,7 @@ impl Cluster {
       client,
       connections: RwLock::new(None),
       connecting: tokio::sync::Mutex::new(()),
+      last_failure: Mutex::new(None),
       connect_timeout,
       command_timeout,
       closed: AtomicBool::new(false),
@@ -294,6 +300,13 @@ impl Cluster {
     if let Some(c) = pick(&self.connections.read().unwrap()) {
       return Ok(c);
     }
+    // during an outage, calls fail at once with the last attempt's reason rather than each
+    // making an attempt of its own
+    if let Some((at, why)) = self.last_failure.lock().unwrap().clone() {
+      if at.elapsed() < RETRY_AFTER {
+        return Err(unavailable(why));
+      }
+    }
     let both = async {
       let (writes, reads) = futures_util::future::try_join(
         self.client.get_async_generic_connection::<Node>(),
@@ -304,9 +317,16 @@ impl Cluster {
     };
     let made = match tokio::time::timeout_at(deadline, both).await {
       Ok(Ok(made)) => made,
-      Ok(Err(e)) => return Err(unavailable(from_redis(e).message)),
-      Err(_) => return Err(unavailable("no connection within the call's time".into())),
+      outcome => {
+        let why = match outcome {
+          Ok(Err(e)) => from_redis(e).message,
+          _ => "no connection within the call's time".to_string(),
+        };
+        *self.last_failure.lock().unwrap() = Some((Instant::now(), why.clone()));
+        return Err(unavailable(why));
+      }
     };
+    *self.last_failure.lock().unwrap() = None;
     if self.is_closed() {
       return Err(StoreError::new(Code::Closed, "the store was closed"));
     }
