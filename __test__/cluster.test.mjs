@@ -6,9 +6,9 @@ import net from 'node:net'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { RedisStore } from '../store.mjs'
 import { contractSuite } from './contract.mjs'
-import { CLUSTER_PASSWORD, redisCli, startCluster, until } from './support/cluster.mjs'
+import { CLUSTER_PASSWORD, redisCli, startCluster } from './support/cluster.mjs'
+import { failedAsAllowed, firstWriteOn, loop, sleep, until } from './support/failover.mjs'
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 let cluster
 
 beforeAll(async () => {
@@ -24,40 +24,12 @@ contractSuite('RedisStore (native) on a cluster', onCluster, { raw: () => cluste
 // `{t:<uuid>}:…`: one slot for everything, so index writes are single scripts, as on one server
 contractSuite('RedisStore (native) on a cluster, one hash tag', onCluster, { raw: () => cluster.raw(), prefix: () => `{t:${randomUUID()}}:` })
 
-// Calls `call(i)` in a loop until `stop()`; what each came to, in order.
-function loop(call) {
-  const outcomes = []
-  let running = true
-  const done = (async () => {
-    for (let i = 0; running; i++) {
-      const at = Date.now()
-      try {
-        outcomes.push({ at, ok: true, value: await call(i) })
-      } catch (err) {
-        outcomes.push({ at, ok: false, code: err.code, message: err.message })
-        await sleep(20)
-      }
-    }
-  })()
-  return {
-    outcomes,
-    async stop() {
-      running = false
-      await done
-    },
-  }
-}
-
 // How many slots a node serves (`slots` as CLUSTER NODES lists them: `0-5460`, `7000`, `[…]`).
 const slotCount = (node) =>
   node.slots
     .filter((s) => !s.startsWith('['))
     .map((s) => s.split('-').map(Number))
     .reduce((n, [from, to = from]) => n + to - from + 1, 0)
-
-const failedAsAllowed = (outcomes) => {
-  for (const f of outcomes.filter((o) => !o.ok)) expect(['UNAVAILABLE', 'UNCERTAIN', 'TIMEOUT'], f.message).toContain(f.code)
-}
 
 describe('resharding under traffic', () => {
   test('slots move while calls of every tier run: MOVED and ASK are followed, and no call fails', async () => {
@@ -161,21 +133,6 @@ describe('failover', () => {
     return { primary, replica }
   }
 
-  // Increments `key` through the store until one lands on `port`; how long that took.
-  async function firstWriteOn(store, key, port) {
-    const server = cluster.admin(port)
-    const started = Date.now()
-    try {
-      await until(`a write lands on ${port}`, async () => {
-        const value = await store.kv.increment(key).catch(() => null)
-        return value !== null && Number(await server.get(key)) === value
-      }, 10000)
-      return Date.now() - started
-    } finally {
-      server.disconnect()
-    }
-  }
-
   test('CLUSTER FAILOVER: the store follows the new primary, and nothing is stored twice', async () => {
     const store = onCluster()
     const key = `{failover:asked:${randomUUID()}}`
@@ -188,7 +145,7 @@ describe('failover', () => {
       await admin.call('CLUSTER', 'FAILOVER')
       admin.disconnect()
       await until('the replica is promoted', async () => (await cluster.primaryOf(key, replica.port)) === replica.port)
-      expect(await firstWriteOn(store, `${key}:probe`, replica.port)).toBeLessThan(1500)
+      expect(await firstWriteOn(store, `${key}:probe`, () => cluster.admin(replica.port))).toBeLessThan(1500)
       await sleep(100)
       await writes.stop()
       failedAsAllowed(writes.outcomes)
@@ -215,7 +172,7 @@ describe('failover', () => {
       cluster.down.add(server)
       await server.kill('SIGKILL')
       await until('the replica is promoted', async () => (await cluster.primaryOf(key, replica.port)) === replica.port, 30000)
-      expect(await firstWriteOn(store, `${key}:probe`, replica.port)).toBeLessThan(1500)
+      expect(await firstWriteOn(store, `${key}:probe`, () => cluster.admin(replica.port))).toBeLessThan(1500)
       await writes.stop()
       failedAsAllowed(writes.outcomes)
       // Redis replicates asynchronously: the increments the killed primary acknowledged last may be gone

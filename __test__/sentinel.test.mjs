@@ -3,9 +3,8 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { RedisStore } from '../store.mjs'
 import { contractSuite } from './contract.mjs'
+import { failedAsAllowed, firstWriteOn, loop, sleep } from './support/failover.mjs'
 import { DATA_PASSWORD, startSentinelSet } from './support/sentinel.mjs'
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 let set
 
 beforeAll(async () => {
@@ -18,50 +17,6 @@ const viaSentinels = (options = {}) => new RedisStore({ logger: false, ...option
 contractSuite('RedisStore (native) via Sentinel', viaSentinels, {
   rawUrl: async () => `redis://:${DATA_PASSWORD}@127.0.0.1:${await set.primaryPort()}`,
 })
-
-// Calls a write in a loop until `stop()`; what each call came to, in order.
-function writeLoop(store, key) {
-  const outcomes = []
-  let running = true
-  const done = (async () => {
-    while (running) {
-      const at = Date.now()
-      try {
-        await store.kv.increment(key)
-        outcomes.push({ at, ok: true })
-      } catch (err) {
-        outcomes.push({ at, ok: false, code: err.code })
-        await sleep(20)
-      }
-    }
-  })()
-  return {
-    outcomes,
-    async stop() {
-      running = false
-      await done
-    },
-  }
-}
-
-const failedAsAllowed = (outcomes) => {
-  for (const f of outcomes.filter((o) => !o.ok)) expect(['UNAVAILABLE', 'UNCERTAIN', 'TIMEOUT']).toContain(f.code)
-}
-
-// Increments through the store until one lands on `port`; how long that took.
-async function firstWriteOn(store, port) {
-  const server = set.admin(port)
-  const started = Date.now()
-  try {
-    await set.until(`a write lands on ${port}`, async () => {
-      const value = await store.kv.increment('failover:probe').catch(() => null)
-      return value !== null && Number(await server.get('failover:probe')) === value
-    }, 10000)
-    return Date.now() - started
-  } finally {
-    server.disconnect()
-  }
-}
 
 const incrementsOn = async (port) => {
   const server = set.admin(port)
@@ -99,19 +54,19 @@ describe('failover', () => {
     try {
       await store.kv.set(key, 0)
       const from = await set.primaryPort()
-      const loop = writeLoop(store, key)
+      const writes = loop(() => store.kv.increment(key))
       await sleep(200)
       await set.sentinel.call('SENTINEL', 'FAILOVER', 'nvent')
       await set.until('the sentinels name a new primary', async () => (await set.primaryPort()) !== from)
       const to = await set.primaryPort()
       // within about a second of the sentinels naming it
-      expect(await firstWriteOn(store, to)).toBeLessThan(1500)
-      await loop.stop()
-      failedAsAllowed(loop.outcomes)
+      expect(await firstWriteOn(store, 'failover:probe', () => set.admin(to))).toBeLessThan(1500)
+      await writes.stop()
+      failedAsAllowed(writes.outcomes)
       // nothing acknowledged is stored twice (writes the old primary took after the replica was
       // promoted are Redis's own loss: see README, Sentinel)
-      const acked = loop.outcomes.filter((o) => o.ok).length
-      const uncertain = loop.outcomes.filter((o) => !o.ok && o.code !== 'UNAVAILABLE').length
+      const acked = writes.outcomes.filter((o) => o.ok).length
+      const uncertain = writes.outcomes.filter((o) => !o.ok && o.code !== 'UNAVAILABLE').length
       const primary = set.admin(to)
       expect(Number(await primary.get(key))).toBeLessThanOrEqual(acked + uncertain)
       primary.disconnect()
@@ -131,13 +86,14 @@ describe('failover', () => {
     try {
       await store.kv.set(key, 0)
       const from = await set.primaryPort()
-      const loop = writeLoop(store, key)
+      const writes = loop(() => store.kv.increment(key))
       await sleep(200)
       await set.servers.find((s) => s.port === from).kill('SIGKILL')
       await set.until('the sentinels promote the replica', async () => (await set.primaryPort()) !== from, 30000)
-      expect(await firstWriteOn(store, await set.primaryPort())).toBeLessThan(1500)
-      await loop.stop()
-      failedAsAllowed(loop.outcomes)
+      const promoted = await set.primaryPort()
+      expect(await firstWriteOn(store, 'failover:probe', () => set.admin(promoted))).toBeLessThan(1500)
+      await writes.stop()
+      failedAsAllowed(writes.outcomes)
       // Redis replicates asynchronously: writes the killed primary acknowledged last may be gone
       expect(typeof (await store.kv.get(key))).toBe('number')
     } finally {

@@ -7,21 +7,12 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import IORedis from 'ioredis'
 import { freePort, startRedis } from '../../scripts/redis-server.mjs'
+import { until } from './failover.mjs'
 import { makeTls } from './tls.mjs'
 
 export const CLUSTER_PASSWORD = 'cluster-S3cret'
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 const run = promisify(execFile)
-
-export async function until(what, check, timeoutMs = 20000) {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    if (await check().catch(() => false)) return
-    await sleep(50)
-  }
-  throw new Error(`${what}: not within ${timeoutMs} ms`)
-}
 
 /** `redis-cli` with the cluster's password, for `--cluster` work. */
 export const redisCli = (...args) => run('redis-cli', args, { env: { ...process.env, REDISCLI_AUTH: CLUSTER_PASSWORD } })

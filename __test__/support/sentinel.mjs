@@ -6,22 +6,13 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import IORedis from 'ioredis'
 import { freePort, startRedis, waitForPing } from '../../scripts/redis-server.mjs'
+import { until } from './failover.mjs'
 import { makeTls } from './tls.mjs'
 
 export const DATA_PASSWORD = 'data-S3cret'
 export const SENTINEL_PASSWORD = 'sentinel-S3cret'
 export const NAME = 'nvent'
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
-
-async function until(what, check, timeoutMs = 20000) {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    if (await check().catch(() => false)) return
-    await sleep(50)
-  }
-  throw new Error(`${what}: not within ${timeoutMs} ms`)
-}
 
 async function startSentinel(primaryPort, tls) {
   const port = await freePort()

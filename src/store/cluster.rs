@@ -20,7 +20,7 @@
 use super::conn::{self, Connector, Refusal};
 use super::wire::{Endpoint, Request, Tls};
 use crate::error::{Code, Result, StoreError};
-use futures_util::future::{BoxFuture, FutureExt};
+use futures_util::future::{join_all, BoxFuture, FutureExt};
 use redis::aio::ConnectionLike;
 use redis::cluster::ClusterClient;
 use redis::cluster_async::{ClusterConnection, Connect};
@@ -207,8 +207,12 @@ fn from_redis(e: RedisError) -> StoreError {
   StoreError::from_redis(&e, false)
 }
 
-/// A command handed to the cluster connection, its reply still to come.
-pub type Pending = Pin<Box<dyn Future<Output = Result<Value>> + Send>>;
+/// A request handed to the cluster connection, its reply still to come.
+pub type Pending<T = Value> = Pin<Box<dyn Future<Output = Result<T>> + Send>>;
+
+/// Requests one call hands to the crate before it waits for their replies (and asks for room for
+/// more, see [`Cluster::admit`]).
+const AT_ONCE: usize = 128;
 
 pub struct Cluster {
   client: ClusterClient,
@@ -388,7 +392,7 @@ impl Cluster {
     &self,
     ordered: bool,
     request: impl FnOnce(ClusterConnection<Node>) -> BoxFuture<'static, redis::RedisResult<T>>,
-  ) -> Pin<Box<dyn Future<Output = Result<T>> + Send>> {
+  ) -> Pending<T> {
     if ordered && conn::wait_turn().await.is_err() {
       return Box::pin(std::future::ready(Err(self.no_turn())));
     }
@@ -420,17 +424,50 @@ impl Cluster {
   }
 
   /// The failure of a call whose turn did not come within its time.
-  pub fn no_turn(&self) -> StoreError {
+  fn no_turn(&self) -> StoreError {
     StoreError::new(
       Code::Unavailable,
       format!("Redis at {} is unavailable: no turn within the call's time", self.address),
     )
   }
 
+  /// Hands `requests` over (each with `submit`) in chunks of [`AT_ONCE`], each chunk once there
+  /// is room for it (see [`Self::admit`]), and returns their replies in order. An `ordered` call
+  /// first waits for its turn (a call waiting for its turn must hold no room the calls before it
+  /// need), and lets the calls after it go once its last request is handed over.
+  pub async fn hand_over_all<R, T, F, Fut>(&self, ordered: bool, requests: &[R], mut submit: F) -> Vec<Result<T>>
+  where
+    F: FnMut(&R) -> Fut,
+    Fut: Future<Output = Pending<T>>,
+  {
+    if ordered && conn::wait_turn().await.is_err() {
+      return requests.iter().map(|_| Err(self.no_turn())).collect();
+    }
+    let mut replies = Vec::with_capacity(requests.len());
+    for chunk in requests.chunks(AT_ONCE) {
+      let _room = match self.admit(chunk.len()).await {
+        Ok(room) => room,
+        Err(e) => {
+          replies.extend(chunk.iter().map(|_| Err(e.clone())));
+          continue;
+        }
+      };
+      let mut pending = Vec::with_capacity(chunk.len());
+      for request in chunk {
+        pending.push(submit(request).await);
+      }
+      if replies.len() + chunk.len() == requests.len() {
+        conn::release_ticket();
+      }
+      replies.extend(join_all(pending).await);
+    }
+    replies
+  }
+
   /// Room for `n` more requests of a call (first come, first served, within the call's
   /// deadline): with tens of thousands in flight the crate's cluster connection spends most of
   /// its time going over them, and calls time out that would have finished one after another.
-  pub async fn admit(&self, n: usize) -> Result<tokio::sync::OwnedSemaphorePermit> {
+  async fn admit(&self, n: usize) -> Result<tokio::sync::OwnedSemaphorePermit> {
     let n = n.min(IN_FLIGHT) as u32;
     let deadline = conn::deadline(self.command_timeout);
     match tokio::time::timeout_at(deadline, self.in_flight.clone().acquire_many_owned(n)).await {

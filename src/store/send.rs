@@ -6,7 +6,6 @@ use super::cluster::Cluster;
 use super::{conn, resp, Backend, Kind, Store};
 use crate::error::{Code, Result, StoreError};
 use bytes::Bytes;
-use futures_util::future::join_all;
 use redis::cluster_routing::Slot;
 use redis::{FromRedisValue, Pipeline, Value};
 use std::collections::HashMap;
@@ -28,28 +27,10 @@ impl Store {
       Backend::Cluster(cluster) if kind == Kind::Read && pipe.len() > 1 => self.read_by_slot(cluster, pipe).await,
       Backend::Cluster(cluster) => {
         let cmds: Vec<&redis::Cmd> = pipe.cmd_iter().collect();
-        let mut replies = Vec::with_capacity(cmds.len());
-        if let Err(e) = turn_before_room(cluster, self.keeps_order(kind)).await {
-          return cmds.iter().map(|_| Err(e.clone())).collect();
-        }
-        for (n, chunk) in cmds.chunks(AT_ONCE).enumerate() {
-          let _admitted = match cluster.admit(chunk.len()).await {
-            Ok(admitted) => admitted,
-            Err(e) => {
-              replies.extend(chunk.iter().map(|_| Err(e.clone())));
-              continue;
-            }
-          };
-          let mut pending = Vec::with_capacity(chunk.len());
-          for &cmd in chunk {
-            pending.push(cluster.submit(cmd.clone(), self.keeps_order(kind)).await);
-          }
-          // the calls after this one may go once all of its commands are queued
-          if (n + 1) * AT_ONCE >= cmds.len() {
-            conn::release_ticket();
-          }
-          replies.extend(join_all(pending).await);
-        }
+        let ordered = self.keeps_order(kind);
+        let mut replies = cluster
+          .hand_over_all(ordered, &cmds, |cmd| cluster.submit((*cmd).clone(), ordered))
+          .await;
         if kind == Kind::Read {
           // as on one server: a read whose connection failed is tried once more
           for (reply, cmd) in replies.iter_mut().zip(pipe.cmd_iter()) {
@@ -115,29 +96,15 @@ impl Store {
       slots[group].1.push(i);
     }
     let cmds: Vec<&redis::Cmd> = pipe.cmd_iter().collect();
-    if let Err(e) = turn_before_room(cluster, self.ordered).await {
-      return cmds.iter().map(|_| Err(e.clone())).collect();
-    }
-    let mut outcomes = Vec::with_capacity(slots.len());
-    for chunk in slots.chunks(AT_ONCE) {
-      let _admitted = match cluster.admit(chunk.len()).await {
-        Ok(admitted) => admitted,
-        Err(e) => {
-          outcomes.extend(chunk.iter().map(|_| Err(e.clone())));
-          continue;
-        }
-      };
-      let mut pending = Vec::with_capacity(chunk.len());
-      for (slot, members) in chunk {
+    let outcomes = cluster
+      .hand_over_all(self.ordered, &slots, |(slot, members)| {
         let mut group = redis::pipe();
         for &i in members {
           group.add_command(cmds[i].clone());
         }
-        pending.push(cluster.submit_reads(group, *slot, self.ordered).await);
-      }
-      conn::release_ticket();
-      outcomes.extend(join_all(pending).await);
-    }
+        cluster.submit_reads(group, *slot, self.ordered)
+      })
+      .await;
     let mut replies: Vec<Option<Result<Value>>> = (0..cmds.len()).map(|_| None).collect();
     for ((_, members), outcome) in slots.iter().zip(outcomes) {
       match outcome {
@@ -242,20 +209,6 @@ impl Store {
           .collect()
       }
     }
-  }
-}
-
-/// Requests one call hands to a cluster connection before it waits for their replies (and asks
-/// for room for more, see [`Cluster::admit`]): the crate's cluster connection slows down far
-/// more than in proportion with tens of thousands of requests in flight.
-const AT_ONCE: usize = 128;
-
-/// Waits for the call's turn (when it keeps order) before it asks for room: a call waiting for
-/// its turn must hold no room that the calls before it need.
-async fn turn_before_room(cluster: &Cluster, ordered: bool) -> Result<()> {
-  match ordered && conn::wait_turn().await.is_err() {
-    true => Err(cluster.no_turn()),
-    false => Ok(()),
   }
 }
 
