@@ -6,11 +6,13 @@
 //! batch's result each call's failure is `[0, code, message]` (see `store/batch.rs`).
 
 use crate::error::{Code, StoreError};
+use crate::io_thread::{self, Settle};
+#[cfg(target_os = "linux")]
+use crate::node_loop::{NodeLoop, Outbox};
 use crate::store::config::{self, Options, SentinelOptions, TlsOptions};
 use crate::store::Store;
 use napi::bindgen_prelude::{FnArgs, Function};
-use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
-use napi::{Error, Status};
+use napi::{Env, Error, JsValue};
 use napi_derive::napi;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,18 +21,6 @@ use std::time::Duration;
 fn init() {
   // rustls (TLS connections) needs a process-wide crypto provider; Err only means one is installed.
   let _ = rustls::crypto::ring::default_provider().install_default();
-  // One worker thread: it owns the sockets, so a reply is decoded where it is read and the
-  // call it answers resumes there, with no hand-off between tokio threads. On two cores that
-  // made one-command calls ~25% faster than the default of a worker per core, and large reads
-  // no slower (the JS thread, which parses their JSON, is the other half of that work).
-  let runtime = tokio::runtime::Builder::new_multi_thread()
-    .worker_threads(1)
-    .thread_name("nvent-redis")
-    .enable_all()
-    .build();
-  if let Ok(runtime) = runtime {
-    napi::bindgen_prelude::create_custom_tokio_runtime(runtime);
-  }
 }
 
 // The option defaults (src/store/config.rs), for the docs and the tests that check them. (A test
@@ -134,10 +124,14 @@ fn host_ports(nodes: &[String]) -> Vec<(String, u16)> {
     .collect()
 }
 
-/// Where every call's outcome goes: `(call id, error code or '', JSON result or error message)`.
-/// One threadsafe function for the store, instead of napi's promise per call, each of which
-/// makes and closes a threadsafe function (a libuv handle) of its own.
-type Settle = ThreadsafeFunction<FnArgs<(u32, &'static str, String)>, (), FnArgs<(u32, &'static str, String)>, Status, false, true>;
+/// Where a store's calls run, and how their outcomes reach its `settle` function.
+enum Runner {
+  /// On this thread, driven by Node's event loop (src/node_loop.rs).
+  #[cfg(target_os = "linux")]
+  NodeLoop(Arc<Outbox>),
+  /// On the I/O thread (src/io_thread.rs).
+  IoThread { busy_poll: Duration, settle: Arc<Settle> },
+}
 
 #[napi]
 pub struct NativeStore {
@@ -145,8 +139,7 @@ pub struct NativeStore {
   /// The same store with its reads behind the writes in flight (see `Store::ordered`), made
   /// once: every batch of writes runs on it.
   ordered: Arc<Store>,
-  busy_poll: Duration,
-  settle: Arc<Settle>,
+  runner: Runner,
 }
 
 #[napi]
@@ -155,22 +148,35 @@ impl NativeStore {
   /// JSON result, or `code` is the error code and `payload` the message. It does not keep the
   /// event loop alive; the JS wrapper does while calls are in flight.
   #[napi(constructor)]
-  pub fn new(options: NativeOptions, settle: Function<FnArgs<(u32, &'static str, String)>, ()>) -> Result<Self, Error<Code>> {
+  pub fn new(env: Env, options: NativeOptions, settle: Function<FnArgs<(u32, &'static str, String)>, ()>) -> Result<Self, Error<Code>> {
     let options = Options::from(options);
     let busy_poll = options.busy_poll.unwrap_or(config::DEFAULT_BUSY_POLL);
     let store = Store::new(&options).map_err(js)?;
     let ordered = Arc::new(store.ordered());
-    let settle = settle
-      .build_threadsafe_function()
-      .callee_handled::<false>()
-      .weak::<true>()
-      .build()
-      .map_err(|e| Error::new(Code::Redis, e.reason.clone()))?;
+    #[cfg(target_os = "linux")]
+    let node_loop = NodeLoop::of_thread(env.raw());
+    #[cfg(not(target_os = "linux"))]
+    let _ = env;
+    let runner = match () {
+      #[cfg(target_os = "linux")]
+      () if node_loop.is_some() => Runner::NodeLoop(node_loop.unwrap().listen(settle.raw())),
+      () => {
+        let settle = settle
+          .build_threadsafe_function()
+          .callee_handled::<false>()
+          .weak::<true>()
+          .build()
+          .map_err(|e| Error::new(Code::Redis, e.reason.clone()))?;
+        Runner::IoThread {
+          busy_poll,
+          settle: Arc::new(settle),
+        }
+      }
+    };
     Ok(NativeStore {
       store: Arc::new(store),
       ordered,
-      busy_poll,
-      settle: Arc::new(settle),
+      runner,
     })
   }
 
@@ -194,23 +200,31 @@ impl NativeStore {
   /// reads behind the writes already asked for. The outcome goes to `settle` under `id`.
   #[napi]
   pub fn batch(&self, id: u32, ops: String, ordered: bool) {
-    let busy_poll = self.busy_poll;
     let store = if ordered { &self.ordered } else { &self.store }.clone();
-    let settle = self.settle.clone();
     // its place among the calls that keep their order, taken here: tokio may start the tasks of
     // calls in another order than they were spawned
     let ticket = ordered.then(|| store.ticket());
-    crate::spin::call_started(busy_poll);
     // the task holds its own handle on the store, so that it may outlive this object: a worker
     // thread terminated with calls in flight frees the object while they still run
-    napi::bindgen_prelude::spawn(async move {
-      let outcome = match store.bounded(ticket, store.batch(&ops)).await {
+    let call = async move {
+      match store.bounded(ticket, store.batch(&ops)).await {
         Ok(json) => ("", json),
         Err(e) => (e.code.as_str(), e.message),
-      };
-      crate::spin::after_call(busy_poll);
-      // fails only when the JS side is gone (a terminated worker): nobody waits then
-      let _ = settle.call(FnArgs::from((id, outcome.0, outcome.1)), ThreadsafeFunctionCallMode::NonBlocking);
-    });
+      }
+    };
+    match &self.runner {
+      #[cfg(target_os = "linux")]
+      Runner::NodeLoop(outbox) => {
+        let outbox = outbox.clone();
+        // none once the environment is going: nobody waits then
+        if let Some(node_loop) = NodeLoop::current() {
+          node_loop.run(async move {
+            let (code, payload) = call.await;
+            outbox.push((id, code, payload));
+          });
+        }
+      }
+      Runner::IoThread { busy_poll, settle } => io_thread::run(*busy_poll, settle.clone(), id, call),
+    }
   }
 }

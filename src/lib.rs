@@ -3,7 +3,9 @@
 //! - [`codec`]: pure conversions between JSON values and what lands in Redis.
 //! - [`store`]: the three tiers (stream, index, kv) over one Redis connection; no napi.
 //! - `binding`: the napi class that converts arguments and delegates to [`store`].
-//! - `spin`: how long the I/O thread stays awake after a call.
+//! - `node_loop`: the runtime on Node's own thread, turned by its event loop (Linux).
+//! - `io_thread`: the runtime on a thread of its own, elsewhere; `spin`: how long that thread
+//!   stays awake after a call.
 #![deny(clippy::all)]
 
 pub mod codec;
@@ -13,6 +15,10 @@ pub mod store;
 
 #[cfg(feature = "napi")]
 mod binding;
+#[cfg(feature = "napi")]
+mod io_thread;
+#[cfg(all(feature = "napi", target_os = "linux"))]
+mod node_loop;
 #[cfg(feature = "napi")]
 mod spin;
 

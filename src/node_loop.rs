@@ -1,0 +1,411 @@
+//! The stores' tokio runtime, run on Node's own thread and turned by Node's event loop (Linux).
+//!
+//! A lone call on a runtime of its own thread crosses from the JS thread to that thread and
+//! back: two wake-ups of a sleeping thread, which on a VM cost more CPU and latency than the
+//! Redis round trip itself (README, Performance). Here each JS thread that makes a store gets a
+//! current-thread runtime of its own, the way Deno runs tokio beside V8:
+//! - `batch()` spawns the call's task and turns the runtime at once, so the request is written
+//!   to the socket before `batch()` returns;
+//! - libuv watches the runtime's epoll descriptor beside Node's own (an epoll descriptor is
+//!   readable while any socket registered in it is ready, or another thread woke the runtime),
+//!   and turns the runtime when it is: replies are read, decoded and their calls finished;
+//! - outcomes go to each store's `settle` function right after the turn, in one callback scope,
+//!   so promise reactions run as they would after any I/O callback;
+//! - tokio's timers have no descriptor, so a libuv timer turns the runtime every few ms while
+//!   calls are in flight (deadlines, retries) and every 100 ms otherwise (heartbeats, reconnects).
+//!
+//! Where the descriptor cannot be found (or `NVENT_REDIS_STORE_IO=thread`), the stores of that
+//! thread use the I/O thread instead (see `io_thread`).
+
+use napi::sys;
+use std::cell::{Cell, RefCell};
+use std::collections::HashSet;
+use std::ffi::{c_int, c_void};
+use std::ptr;
+use std::rc::Rc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// A call's outcome: `(call id, error code or '', JSON result or error message)`.
+pub type Outcome = (u32, &'static str, String);
+
+/// Outcomes of one store's calls, filled by its tasks, emptied after each turn.
+#[derive(Default)]
+pub struct Outbox(Mutex<Vec<Outcome>>);
+
+impl Outbox {
+  pub fn push(&self, outcome: Outcome) {
+    self.0.lock().unwrap().push(outcome);
+  }
+}
+
+/// How often the runtime is turned when nothing else turns it: while calls are in flight (their
+/// deadlines and retry waits are accurate to this), and otherwise.
+const TICK_IN_FLIGHT: Duration = Duration::from_millis(5);
+const TICK_IDLE: Duration = Duration::from_millis(100);
+
+/// Rounds of a turn at most, before the loop gets to run its other callbacks.
+const ROUNDS_PER_TURN: usize = 16;
+
+/// Tasks woken and not yet run. The local queue's depth is a `tokio_unstable` metric (set in
+/// .cargo/config.toml); a build without it (RUSTFLAGS replaces that setting) ends each turn
+/// after two rounds, and what the second round's poll woke runs at the next tick.
+#[cfg(tokio_unstable)]
+fn queued(metrics: &tokio::runtime::RuntimeMetrics) -> usize {
+  metrics.worker_local_queue_depth(0) + metrics.global_queue_depth()
+}
+#[cfg(tokio_unstable)]
+const MIN_ROUNDS: usize = 1;
+
+#[cfg(not(tokio_unstable))]
+fn queued(_: &tokio::runtime::RuntimeMetrics) -> usize {
+  0
+}
+#[cfg(not(tokio_unstable))]
+const MIN_ROUNDS: usize = 2;
+
+// libuv, as Node exports it to addons (uv.h: UV_POLL and UV_TIMER of uv_handle_type).
+const UV_POLL: c_int = 8;
+const UV_TIMER: c_int = 13;
+const UV_READABLE: c_int = 1;
+type Handle = c_void;
+extern "C" {
+  fn uv_handle_size(kind: c_int) -> usize;
+  fn uv_handle_get_type(handle: *const Handle) -> c_int;
+  fn uv_handle_set_data(handle: *mut Handle, data: *mut c_void);
+  fn uv_handle_get_data(handle: *const Handle) -> *mut c_void;
+  fn uv_poll_init(event_loop: *mut sys::uv_loop_s, handle: *mut Handle, fd: c_int) -> c_int;
+  fn uv_poll_start(handle: *mut Handle, events: c_int, callback: extern "C" fn(*mut Handle, c_int, c_int)) -> c_int;
+  fn uv_timer_init(event_loop: *mut sys::uv_loop_s, handle: *mut Handle) -> c_int;
+  fn uv_timer_start(handle: *mut Handle, callback: extern "C" fn(*mut Handle), timeout: u64, repeat: u64) -> c_int;
+  fn uv_unref(handle: *mut Handle);
+  fn uv_close(handle: *mut Handle, callback: extern "C" fn(*mut Handle));
+}
+
+/// A zeroed libuv handle of `kind`, freed by `close_handle`.
+fn new_handle(kind: c_int) -> *mut Handle {
+  let layout = std::alloc::Layout::from_size_align(unsafe { uv_handle_size(kind) }, 16).unwrap();
+  unsafe { std::alloc::alloc_zeroed(layout).cast() }
+}
+
+extern "C" fn free_handle(handle: *mut Handle) {
+  unsafe {
+    let layout = std::alloc::Layout::from_size_align(uv_handle_size(uv_handle_get_type(handle)), 16).unwrap();
+    std::alloc::dealloc(handle.cast(), layout);
+  }
+}
+
+/// The epoll descriptors of this process (`/proc/self/fd`).
+fn eventpoll_fds() -> HashSet<c_int> {
+  let Ok(entries) = std::fs::read_dir("/proc/self/fd") else {
+    return HashSet::new();
+  };
+  entries
+    .flatten()
+    .filter(|entry| std::fs::read_link(entry.path()).is_ok_and(|target| target.as_os_str() == "anon_inode:[eventpoll]"))
+    .filter_map(|entry| entry.file_name().to_str()?.parse().ok())
+    .collect()
+}
+
+/// What an epoll descriptor watches (its `tfd` lines in `/proc/self/fdinfo`): the same for two
+/// descriptors of one epoll instance.
+fn watched_by(fd: c_int) -> Vec<String> {
+  let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}")).unwrap_or_default();
+  info.lines().filter(|line| line.starts_with("tfd:")).map(str::to_string).collect()
+}
+
+/// A current-thread runtime and the epoll descriptor of its I/O driver (the driver keeps a
+/// duplicate of it for registrations).
+fn runtime_with_descriptor() -> Option<(tokio::runtime::Runtime, c_int)> {
+  let before = eventpoll_fds();
+  let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+  let made: Vec<c_int> = eventpoll_fds().difference(&before).copied().collect();
+  let first = *made.iter().min()?;
+  let watches = watched_by(first);
+  // another thread made an epoll instance meanwhile: which is ours is unknown
+  if made.iter().any(|&fd| watched_by(fd) != watches) {
+    return None;
+  }
+  Some((runtime, first))
+}
+
+type Task = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'static>>;
+
+/// A store's `settle` function and the outbox of its calls.
+struct Listener {
+  outbox: std::sync::Weak<Outbox>,
+  settle: sys::napi_ref,
+}
+
+pub struct NodeLoop {
+  runtime: tokio::runtime::Runtime,
+  env: sys::napi_env,
+  poll: *mut Handle,
+  timer: *mut Handle,
+  /// The resource and async context outcomes are delivered in (async_hooks see one per thread).
+  resource: sys::napi_ref,
+  context: sys::napi_async_context,
+  listeners: RefCell<Vec<Listener>>,
+  in_flight: Cell<usize>,
+  turning: Cell<bool>,
+  work_left: Cell<bool>,
+}
+
+thread_local! {
+  /// This thread's loop: `None` before the first store, `Some(None)` where it cannot run or
+  /// after its environment went.
+  static LOOP: RefCell<Option<Option<Rc<NodeLoop>>>> = const { RefCell::new(None) };
+}
+
+impl NodeLoop {
+  /// This JS thread's loop, made with its first store; `None` means use the I/O thread.
+  pub fn of_thread(env: sys::napi_env) -> Option<Rc<NodeLoop>> {
+    LOOP.with(|cell| {
+      cell
+        .borrow_mut()
+        .get_or_insert_with(|| {
+          if std::env::var("NVENT_REDIS_STORE_IO").is_ok_and(|v| v == "thread") {
+            return None;
+          }
+          unsafe { NodeLoop::start(env) }.map(Rc::new).inspect(|node_loop| node_loop.watch())
+        })
+        .clone()
+    })
+  }
+
+  /// This thread's loop, if it runs.
+  pub fn current() -> Option<Rc<NodeLoop>> {
+    LOOP.with(|cell| cell.borrow().clone().flatten())
+  }
+
+  unsafe fn start(env: sys::napi_env) -> Option<NodeLoop> {
+    let (runtime, fd) = runtime_with_descriptor()?;
+    let mut event_loop = ptr::null_mut();
+    if sys::napi_get_uv_event_loop(env, &mut event_loop) != sys::Status::napi_ok {
+      return None;
+    }
+    let (poll, timer) = (new_handle(UV_POLL), new_handle(UV_TIMER));
+    if uv_poll_init(event_loop, poll, fd) != 0 || uv_timer_init(event_loop, timer) != 0 {
+      // neither is registered with the loop unless its init succeeded; a leak of a few bytes
+      return None;
+    }
+    // neither keeps the process alive: the JS wrapper holds it open while calls are in flight
+    uv_unref(poll);
+    uv_unref(timer);
+    let mut resource = ptr::null_mut();
+    let mut name = ptr::null_mut();
+    let mut resource_ref = ptr::null_mut();
+    let mut context = ptr::null_mut();
+    const NAME: &str = "RedisStore";
+    sys::napi_create_object(env, &mut resource);
+    sys::napi_create_string_utf8(env, NAME.as_ptr().cast(), NAME.len() as isize, &mut name);
+    sys::napi_create_reference(env, resource, 1, &mut resource_ref);
+    sys::napi_async_init(env, resource, name, &mut context);
+    Some(NodeLoop {
+      runtime,
+      env,
+      poll,
+      timer,
+      resource: resource_ref,
+      context,
+      listeners: RefCell::new(Vec::new()),
+      in_flight: Cell::new(0),
+      turning: Cell::new(false),
+      work_left: Cell::new(false),
+    })
+  }
+
+  /// Starts the libuv handles, and the hook that closes them when the environment goes (a worker
+  /// thread's loop must have no open handle left when it closes).
+  fn watch(self: &Rc<Self>) {
+    let this = Rc::as_ptr(self) as *mut c_void;
+    unsafe {
+      uv_handle_set_data(self.poll, this);
+      uv_handle_set_data(self.timer, this);
+      uv_poll_start(self.poll, UV_READABLE, on_ready);
+      let mut hook = ptr::null_mut();
+      sys::napi_add_async_cleanup_hook(self.env, Some(on_cleanup), this, &mut hook);
+    }
+    self.arm_timer();
+  }
+
+  /// Registers a store: its outcomes go to `settle`, a JS function.
+  pub fn listen(&self, settle: sys::napi_value) -> Arc<Outbox> {
+    let outbox = Arc::new(Outbox::default());
+    let mut settle_ref = ptr::null_mut();
+    unsafe { sys::napi_create_reference(self.env, settle, 1, &mut settle_ref) };
+    self.listeners.borrow_mut().push(Listener {
+      outbox: Arc::downgrade(&outbox),
+      settle: settle_ref,
+    });
+    outbox
+  }
+
+  /// Starts a call's task and runs it until it waits (its request written), on this thread.
+  pub fn run(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
+    self.in_flight.set(self.in_flight.get() + 1);
+    self.turn(Some(Box::pin(task)));
+    // an outcome ready already (a quick reply, a refusal) reaches JS from the loop, not from
+    // inside the call that started the call
+    self.arm_timer();
+  }
+
+  /// Spawns `task` and runs every task that is ready, polling the I/O driver and timers without
+  /// waiting between rounds (tokio wakes a yielded `block_on` only after both), until a poll
+  /// wakes nothing: what it wakes would otherwise wait, as the epoll descriptor is then no longer
+  /// readable. Spawned inside, the task goes on the local queue without waking the driver.
+  /// It stops with work left after `ROUNDS_PER_TURN`, so as not to hold the JS thread for long.
+  fn turn(&self, task: Option<Task>) {
+    if self.turning.replace(true) {
+      return;
+    }
+    let done = self.runtime.block_on(async {
+      if let Some(task) = task {
+        tokio::spawn(task);
+      }
+      let metrics = tokio::runtime::Handle::current().metrics();
+      for round in 1..=ROUNDS_PER_TURN {
+        tokio::task::yield_now().await;
+        if round >= MIN_ROUNDS && queued(&metrics) == 0 {
+          return true;
+        }
+      }
+      false
+    });
+    self.work_left.set(!done);
+    self.turning.set(false);
+  }
+
+  fn has_outcomes(&self) -> bool {
+    self
+      .listeners
+      .borrow()
+      .iter()
+      .any(|l| l.outbox.upgrade().is_some_and(|o| !o.0.lock().unwrap().is_empty()))
+  }
+
+  /// After a wake-up (the descriptor is readable, or a tick).
+  fn woken(&self) {
+    self.turn(None);
+    self.deliver();
+    self.arm_timer();
+  }
+
+  /// Turns the runtime again at once when outcomes wait or a turn left work, else at the tick.
+  fn arm_timer(&self) {
+    let due = if self.work_left.get() || self.has_outcomes() {
+      Duration::ZERO
+    } else if self.in_flight.get() > 0 {
+      TICK_IN_FLIGHT
+    } else {
+      TICK_IDLE
+    };
+    unsafe { uv_timer_start(self.timer, on_tick, due.as_millis() as u64, 0) };
+  }
+
+  /// Hands the outcomes of the last turn to their stores' `settle` functions.
+  fn deliver(&self) {
+    let mut ready: Vec<(sys::napi_ref, Vec<Outcome>)> = Vec::new();
+    self.listeners.borrow_mut().retain(|listener| match listener.outbox.upgrade() {
+      Some(outbox) => {
+        let outcomes = std::mem::take(&mut *outbox.0.lock().unwrap());
+        if !outcomes.is_empty() {
+          ready.push((listener.settle, outcomes));
+        }
+        true
+      }
+      None => {
+        // the store and its calls are gone
+        unsafe { sys::napi_delete_reference(self.env, listener.settle) };
+        false
+      }
+    });
+    if ready.is_empty() {
+      return;
+    }
+    let delivered: usize = ready.iter().map(|(_, outcomes)| outcomes.len()).sum();
+    self.in_flight.set(self.in_flight.get().saturating_sub(delivered));
+    // no borrow is held from here: the JS called may make calls of its own
+    unsafe { self.call_js(ready) };
+  }
+
+  unsafe fn call_js(&self, ready: Vec<(sys::napi_ref, Vec<Outcome>)>) {
+    let env = self.env;
+    let mut handles = ptr::null_mut();
+    if sys::napi_open_handle_scope(env, &mut handles) != sys::Status::napi_ok {
+      // the environment is shutting down: nobody waits
+      return;
+    }
+    let mut resource = ptr::null_mut();
+    let mut scope = ptr::null_mut();
+    let mut receiver = ptr::null_mut();
+    sys::napi_get_reference_value(env, self.resource, &mut resource);
+    sys::napi_get_undefined(env, &mut receiver);
+    if sys::napi_open_callback_scope(env, resource, self.context, &mut scope) == sys::Status::napi_ok {
+      for (settle, outcomes) in ready {
+        let mut function = ptr::null_mut();
+        sys::napi_get_reference_value(env, settle, &mut function);
+        for (id, code, payload) in outcomes {
+          let mut args = [ptr::null_mut(); 3];
+          sys::napi_create_uint32(env, id, &mut args[0]);
+          sys::napi_create_string_utf8(env, code.as_ptr().cast(), code.len() as isize, &mut args[1]);
+          sys::napi_create_string_utf8(env, payload.as_ptr().cast(), payload.len() as isize, &mut args[2]);
+          let mut result = ptr::null_mut();
+          if sys::napi_call_function(env, receiver, function, 3, args.as_ptr(), &mut result) == sys::Status::napi_pending_exception {
+            // the wrapper's settle does not throw; if it did, the process learns as of any callback
+            let mut error = ptr::null_mut();
+            sys::napi_get_and_clear_last_exception(env, &mut error);
+            sys::napi_fatal_exception(env, error);
+          }
+        }
+      }
+      // runs the microtasks (promise reactions) and nextTicks the settled calls queued
+      sys::napi_close_callback_scope(env, scope);
+    }
+    sys::napi_close_handle_scope(env, handles);
+  }
+}
+
+extern "C" fn on_ready(handle: *mut Handle, _status: c_int, _events: c_int) {
+  let node_loop = unsafe { &*(uv_handle_get_data(handle) as *const NodeLoop) };
+  node_loop.woken();
+}
+
+extern "C" fn on_tick(handle: *mut Handle) {
+  let node_loop = unsafe { &*(uv_handle_get_data(handle) as *const NodeLoop) };
+  node_loop.woken();
+}
+
+/// The environment is going: the runtime stops (its tasks are dropped) and the handles close.
+unsafe extern "C" fn on_cleanup(hook: sys::napi_async_cleanup_hook_handle, _: *mut c_void) {
+  let Some(Some(node_loop)) = LOOP.with(|cell| cell.borrow_mut().replace(None)) else {
+    return;
+  };
+  // the handles' data must stay valid until they are closed: they now point at what closes them
+  let closing = Box::into_raw(Box::new(Closing { hook, open: Cell::new(2) }));
+  for handle in [node_loop.poll, node_loop.timer] {
+    uv_handle_set_data(handle, closing.cast());
+    uv_close(handle, on_closed);
+  }
+  // (the thread-local held the only handle: stores look it up per call)
+  if let Ok(node_loop) = Rc::try_unwrap(node_loop) {
+    node_loop.runtime.shutdown_background();
+  }
+}
+
+struct Closing {
+  hook: sys::napi_async_cleanup_hook_handle,
+  open: Cell<u8>,
+}
+
+extern "C" fn on_closed(handle: *mut Handle) {
+  unsafe {
+    let closing = uv_handle_get_data(handle) as *mut Closing;
+    free_handle(handle);
+    (*closing).open.set((*closing).open.get() - 1);
+    if (*closing).open.get() == 0 {
+      let closing = Box::from_raw(closing);
+      sys::napi_remove_async_cleanup_hook(closing.hook);
+    }
+  }
+}
