@@ -52,6 +52,8 @@ export interface NativeOptions {
   commandTimeoutMs?: number
   trimMaxLen?: number
   trimApprox?: boolean
+  /** On the I/O thread instead of Node's event loop (src/io_thread.rs). */
+  ioThread?: boolean
   busyPollMicros?: number
   /** Cluster mode: `host:port` of some of the nodes. */
   cluster?: Array<string>

@@ -134,7 +134,7 @@ function maybe(value, convert, ...rest) {
 // The fields each options object may hold; anything else is refused, so that a setting this
 // store does not support (a sentinel list, say) is never silently ignored.
 const KNOWN_FIELDS = {
-  '': ['connection', 'prefix', 'streams', 'busyPollMicros', 'logger'],
+  '': ['connection', 'prefix', 'streams', 'ioThread', 'busyPollMicros', 'logger'],
   connection: ['url', 'host', 'port', 'username', 'password', 'db', 'tls', 'connectTimeout', 'commandTimeout', 'cluster', 'sentinels', 'name', 'sentinelUsername', 'sentinelPassword', 'sentinelTls'],
   'connection.tls': ['ca', 'cert', 'key', 'servername'],
   'connection.sentinelTls': ['ca', 'cert', 'key', 'servername'],
@@ -243,6 +243,10 @@ function nativeOptions(options) {
     out.trimMaxLen = maybe(trim.maxLen, whole, 'streams.trim.maxLen', 0, Number.MAX_SAFE_INTEGER)
     if (trim.approx !== undefined && typeof trim.approx !== 'boolean') throw invalid('streams.trim.approx must be a boolean')
     out.trimApprox = trim.approx
+  }
+  if (options.ioThread !== undefined && options.ioThread !== null) {
+    if (typeof options.ioThread !== 'boolean') throw invalid('ioThread must be a boolean')
+    out.ioThread = options.ioThread
   }
   out.busyPollMicros = maybe(options.busyPollMicros, whole, 'busyPollMicros', 0, 1_000_000)
   for (const key of Object.keys(out)) if (out[key] === undefined) delete out[key]

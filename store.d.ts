@@ -75,7 +75,15 @@ export interface RedisStoreOptions {
     trim?: { maxLen?: number; approx?: boolean } | false
   }
   /**
-   * While calls follow one another within this many µs, the I/O thread keeps polling this long
+   * Runs this store's I/O on a thread of its own instead of on Node's event loop: the JS thread
+   * does less per call (event-loop time), the process more (CPU time, a thread wake-up each way)
+   * and calls answer later (README, Performance). Always so where the event loop cannot drive
+   * the store (outside Linux).
+   * @default false
+   */
+  ioThread?: boolean
+  /**
+   * With `ioThread`: while calls follow one another within this many µs, the I/O thread keeps polling this long
    * after each before it sleeps, so that the next call starts without waiting for it to wake
    * (README, Performance); calls further apart never pay for it. `0` never polls: less CPU
    * time, slower back-to-back calls. Process-wide while any store uses it.

@@ -21,6 +21,7 @@ function withPlaceholders(own) {
   return {
     ...own,
     prefix: own.prefix ?? '',
+    ioThread: own.ioThread ?? '',
     busyPollMicros: own.busyPollMicros ?? '',
     connection: { ...Object.fromEntries(CONNECTION_FIELDS.map((field) => [field, ''])), ...own.connection },
     streams: { ...own.streams, trim: trim === false ? false : { maxLen: '', approx: '', ...trim } },

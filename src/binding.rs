@@ -61,6 +61,8 @@ pub struct NativeOptions {
   pub command_timeout_ms: Option<u32>,
   pub trim_max_len: Option<f64>,
   pub trim_approx: Option<bool>,
+  /// On the I/O thread instead of Node's event loop (src/io_thread.rs).
+  pub io_thread: Option<bool>,
   pub busy_poll_micros: Option<u32>,
   /// Cluster mode: `host:port` of some of the nodes.
   pub cluster: Option<Vec<String>>,
@@ -149,14 +151,15 @@ impl NativeStore {
   /// event loop alive; the JS wrapper does while calls are in flight.
   #[napi(constructor)]
   pub fn new(env: Env, options: NativeOptions, settle: Function<FnArgs<(u32, &'static str, String)>, ()>) -> Result<Self, Error<Code>> {
+    let io_thread = options.io_thread.unwrap_or(false);
     let options = Options::from(options);
     let busy_poll = options.busy_poll.unwrap_or(config::DEFAULT_BUSY_POLL);
     let store = Store::new(&options).map_err(js)?;
     let ordered = Arc::new(store.ordered());
     #[cfg(target_os = "linux")]
-    let node_loop = NodeLoop::of_thread(env.raw());
+    let node_loop = if io_thread { None } else { NodeLoop::of_thread(env.raw()) };
     #[cfg(not(target_os = "linux"))]
-    let _ = env;
+    let _ = (env, io_thread);
     let runner = match () {
       #[cfg(target_os = "linux")]
       () if node_loop.is_some() => Runner::NodeLoop(node_loop.unwrap().listen(settle.raw())),

@@ -1,5 +1,5 @@
-//! The stores' tokio runtime on a thread of its own: where Node's event loop cannot drive it
-//! (see `node_loop`), or with `NVENT_REDIS_STORE_IO=thread`. Each call crosses from the JS
+//! The stores' tokio runtime on a thread of its own: for stores made with `ioThread: true`, and
+//! where Node's event loop cannot drive it (see `node_loop`). Each call crosses from the JS
 //! thread to this one and its outcome back through a threadsafe function.
 
 use napi::bindgen_prelude::FnArgs;

@@ -67,6 +67,11 @@ describe('resolveStoreOptions', () => {
     expect(() => new RedisStore({ connection, logger: false })).not.toThrow()
   })
 
+  test('ioThread is passed on only when set', () => {
+    expect(resolveStoreOptions({ nventStoreRedis: { ioThread: true } }).options.ioThread).toBe(true)
+    expect('ioThread' in resolveStoreOptions({ nventStoreRedis: { ioThread: '' } }).options).toBe(false)
+  })
+
   test('busyPollMicros is passed on only when set', () => {
     expect(resolveStoreOptions({ nventStoreRedis: { busyPollMicros: 0 } }).options.busyPollMicros).toBe(0)
     expect(resolveStoreOptions({ nventStoreRedis: { busyPollMicros: '250' } }).options.busyPollMicros).toBe('250')

@@ -76,6 +76,7 @@ export function resolveStoreOptions(runtimeConfig) {
       connection,
       ...(prefix === undefined ? {} : { prefix }),
       ...(trim === false || Object.keys(trim).length > 0 ? { streams: { trim } } : {}),
+      ...(isUnset(own.ioThread) ? {} : { ioThread: own.ioThread }),
       ...(isUnset(own.busyPollMicros) ? {} : { busyPollMicros: own.busyPollMicros }),
     },
   }
