@@ -510,57 +510,52 @@ class RedisStore {
 
   // Sends calls as one batch (src/store/batch.rs); each result is [1, value] or [0, code, message].
   #send(calls, onWrites) {
-    let request
+    const settled = (json) => {
+      const results = JSON.parse(json)
+      for (let i = 0; i < calls.length; i++) {
+        const [ok, value, message] = results[i]
+        if (calls[i][3] !== undefined) this.#written(calls[i][3])
+        if (ok) {
+          this.#succeeded()
+          calls[i][1](value)
+        } else {
+          calls[i][2](this.#failed(new StoreError(value, message)))
+        }
+      }
+    }
+    const refused = (err) => {
+      // The whole batch was refused before anything ran (too large to build, or not parsable):
+      // send the calls one by one, so that only the call at fault fails.
+      if (calls.length > 1) {
+        for (const call of calls) this.#send([call], onWrites)
+        return
+      }
+      if (calls[0][3] !== undefined) this.#written(calls[0][3])
+      calls[0][2](this.#failed(storeError(err)))
+    }
     try {
       let batch = '['
       for (let i = 0; i < calls.length; i++) batch += (i ? ',' : '') + calls[i][0]
       const ops = `${batch}]`
-      request = this.#submit((id) => this.#native.batch(id, ops, onWrites))
+      this.#submit((id) => this.#native.batch(id, ops, onWrites), settled, refused)
     } catch (err) {
       // e.g. the calls together exceed the longest string the engine can build
-      request = Promise.reject(err)
+      queueMicrotask(() => refused(err))
     }
-    request.then(
-      (json) => {
-        const results = JSON.parse(json)
-        for (let i = 0; i < calls.length; i++) {
-          const [ok, value, message] = results[i]
-          if (calls[i][3] !== undefined) this.#written(calls[i][3])
-          if (ok) {
-            this.#succeeded()
-            calls[i][1](value)
-          } else {
-            calls[i][2](this.#failed(new StoreError(value, message)))
-          }
-        }
-      },
-      (err) => {
-        // The whole batch was refused before anything ran (too large to build, or not parsable):
-        // send the calls one by one, so that only the call at fault fails.
-        if (calls.length > 1) {
-          for (const call of calls) this.#send([call], onWrites)
-          return
-        }
-        if (calls[0][3] !== undefined) this.#written(calls[0][3])
-        calls[0][2](this.#failed(storeError(err)))
-      },
-    )
   }
 
-  // Starts a native call under a new id; its promise settles when the native side reports the
-  // outcome of that id (#settled).
-  #submit(start) {
-    return new Promise((resolve, reject) => {
-      const id = (this.#nextId = (this.#nextId + 1) >>> 0)
-      start(id)
-      this.#waiting.set(id, [resolve, reject])
-      if (this.#waiting.size === 1) {
-        busyStores.add(this)
-        // after close() (a call then only learns CLOSED) the timer may be gone
-        this.#keepAlive ??= idleTimer()
-        this.#keepAlive.ref()
-      }
-    })
+  // Starts a native call under a new id; the native side reports its outcome by id (#settled),
+  // which goes to `settled(json)` or `refused(error)`.
+  #submit(start, settled, refused) {
+    const id = (this.#nextId = (this.#nextId + 1) >>> 0)
+    start(id)
+    this.#waiting.set(id, [settled, refused])
+    if (this.#waiting.size === 1) {
+      busyStores.add(this)
+      // after close() (a call then only learns CLOSED) the timer may be gone
+      this.#keepAlive ??= idleTimer()
+      this.#keepAlive.ref()
+    }
   }
 
   #dropKeepAlive() {
