@@ -53,7 +53,7 @@ describe('the packed tarball', () => {
 
   test('ships the release addon, the loader, the types, the module and the sources for a fallback build', () => {
     const files = new Map(packed().files.map((f) => [f.path, f.size]))
-    for (const path of ['redis-store.linux-x64-gnu.node', 'index.js', 'index.d.ts', 'store.cjs', 'store.mjs', 'store.d.ts', 'nuxt/module.mjs', 'nuxt/module.d.mts', 'nuxt/runtime/server/utils/redis-store.d.mts', 'scripts/install.cjs', 'Cargo.toml', 'Cargo.lock', 'src/lib.rs', 'lua/indexUpdate-2.lua', 'lua/shared.lua']) {
+    for (const path of ['redis-store.linux-x64-gnu.node', 'index.js', 'index.d.ts', 'store.cjs', 'store.mjs', 'store.d.ts', 'nuxt/module.mjs', 'nuxt/module.d.mts', 'nuxt/runtime/server/utils/redis-store.d.mts', 'scripts/install.cjs', 'Cargo.toml', 'Cargo.lock', '.cargo/config.toml', 'src/lib.rs', 'lua/indexUpdate-2.lua', 'lua/shared.lua']) {
       expect(files.has(path), path).toBe(true)
     }
     // a release build is a few MB; a debug build is over 50 MB

@@ -1,8 +1,30 @@
-// Prints a results file of bench.mjs as the README's markdown table.
+// Prints a results file of bench.mjs or paced.mjs as the README's markdown table.
 //   node benchmark/table.mjs benchmark/results/bench-….json
+//   node benchmark/table.mjs benchmark/results/paced-….json
 import { readFileSync } from 'node:fs'
 
 const result = JSON.parse(readFileSync(process.argv[2], 'utf8'))
+if (result.rows[0]?.rate !== undefined) {
+  pacedTable(result)
+  process.exit(0)
+}
+
+/** A results file of paced.mjs as the README's paced table. */
+function pacedTable({ rows, date }) {
+  const us = (v) => Math.round(v)
+  const ms = (v) => v.toFixed(3)
+  console.log('| op @ calls/s | CPU µs/call: native | 0.5.15 | ratio | event loop µs/call: native | 0.5.15 | ratio | Redis µs/call: native / 0.5.15 | p50 ms: native / 0.5.15 | p99 ms: native / 0.5.15 |')
+  console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|')
+  for (const { op, rate, native: n, '0.5.15': s, cpuRatio, eventLoopRatio } of rows) {
+    const short = [['0.5.15', s], ['native', n]].filter(([, r]) => r.achieved < rate * 0.95).map(([name, r]) => `${name} reached ${Math.round(r.achieved).toLocaleString('en')}/s`)
+    const label = `${op} @ ${rate}${short.length ? ` (${short.join('; ')})` : ''}`
+    console.log(
+      `| ${label} | ${us(n.cpuUsPerCall)} | ${us(s.cpuUsPerCall)} | ${cpuRatio.toFixed(2)} | ${us(n.eventLoopUsPerCall)} | ${us(s.eventLoopUsPerCall)} | ${eventLoopRatio.toFixed(2)} | ${us(n.redisCpuUsPerCall)} / ${us(s.redisCpuUsPerCall)} | ${ms(n.p50)} / ${ms(s.p50)} | ${ms(n.p99)} / ${ms(s.p99)} |`,
+    )
+  }
+  console.log(`\n${date}`)
+}
+
 const ops = (r) => (r ? Math.round(r.opsPerSec).toLocaleString('en') : '')
 const byOp = new Map()
 for (const row of result.rows) {
@@ -20,7 +42,7 @@ for (const [op, modes] of byOp) {
   )
 }
 const { sequential, inFlight64 } = result.floor
-console.log(`\nNative call floor (an empty batch: JS → tokio → JS): ${Math.round(sequential.opsPerSec).toLocaleString('en')}/s sequential (p50 ${(sequential.p50 * 1000).toFixed(0)} µs), ${Math.round(inFlight64.opsPerSec).toLocaleString('en')}/s with 64 in flight.`)
+console.log(`\nNative call floor (an empty batch: JS → the runtime → JS): ${Math.round(sequential.opsPerSec).toLocaleString('en')}/s sequential (p50 ${(sequential.p50 * 1000).toFixed(0)} µs), ${Math.round(inFlight64.opsPerSec).toLocaleString('en')}/s with 64 in flight.`)
 console.log(`Machine: ${result.machine.cpus} × ${result.machine.cpu}, ${result.machine.memoryGiB} GiB, Node ${result.machine.node}, Redis ${result.machine.redis}; best of ${result.rounds ?? 1} interleaved rounds of ${result.secondsPerMeasurement} s per measurement, ${result.date}.`)
 if (result.cluster?.length) {
   console.log('\n| op (local cluster) | sequential | of one server | 64 in flight | of one server |')

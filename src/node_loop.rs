@@ -12,7 +12,7 @@
 //!   and turns the runtime when it is: replies are read, decoded and their calls finished;
 //! - outcomes go to each store's `settle` function right after the turn, in one callback scope,
 //!   so promise reactions run as they would after any I/O callback; calls those reactions make
-//!   are turned right after;
+//!   start at once;
 //! - tokio's timers have no descriptor, so a libuv timer turns the runtime every 10 ms while
 //!   calls are in flight (deadlines, retries) and every second otherwise (heartbeats, reconnects).
 //!
@@ -167,6 +167,8 @@ pub struct NodeLoop {
   in_flight: Cell<usize>,
   turning: Cell<bool>,
   work_left: Cell<bool>,
+  /// Outcomes are being handed to JS (calls made meanwhile start at once).
+  delivering: Cell<bool>,
 }
 
 thread_local! {
@@ -229,6 +231,7 @@ impl NodeLoop {
       in_flight: Cell::new(0),
       turning: Cell::new(false),
       work_left: Cell::new(false),
+      delivering: Cell::new(false),
     })
   }
 
@@ -261,20 +264,23 @@ impl NodeLoop {
   }
 
   /// Queues a call's task; it starts before the event loop next waits (see the module doc), or
-  /// at once with the calls queued before it when they are `FLUSH_AT`.
+  /// at once with the calls queued before it when they are `FLUSH_AT`, or when it is made while
+  /// outcomes are delivered: a caller going on after its await keeps Redis busy at once, as
+  /// Redis has just answered it (64 calls in flight: `kv.set` 340–367k/s against 190–240k/s
+  /// when they waited for the delivery to end).
   pub fn run(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
     self.in_flight.set(self.in_flight.get() + 1);
     let mut queued = self.queued.borrow_mut();
     queued.push(Box::pin(task));
-    if queued.len() == 1 {
-      unsafe { uv_prepare_start(self.prepare, on_prepare) };
-    } else if queued.len() >= FLUSH_AT {
+    if self.delivering.get() || queued.len() >= FLUSH_AT {
       // a burst: its first calls go now, so that Redis works on them while JS makes the rest
       let tasks = std::mem::take(&mut *queued);
       drop(queued);
       self.turn(tasks);
       // outcomes that are ready already reach JS from the loop, not from inside this call
       self.arm_timer();
+    } else if queued.len() == 1 {
+      unsafe { uv_prepare_start(self.prepare, on_prepare) };
     }
   }
 
@@ -311,10 +317,13 @@ impl NodeLoop {
       let tasks = std::mem::take(&mut *self.queued.borrow_mut());
       self.turn(tasks);
       self.deliver();
-      if self.queued.borrow().is_empty() {
-        unsafe { uv_prepare_stop(self.prepare) };
+      // calls started while outcomes were delivered may have finished already
+      if self.queued.borrow().is_empty() && !self.has_outcomes() {
         break;
       }
+    }
+    if self.queued.borrow().is_empty() {
+      unsafe { uv_prepare_stop(self.prepare) };
     }
     self.arm_timer();
   }
@@ -366,7 +375,9 @@ impl NodeLoop {
     let delivered: usize = ready.iter().map(|(_, outcomes)| outcomes.len()).sum();
     self.in_flight.set(self.in_flight.get().saturating_sub(delivered));
     // no borrow is held from here: the JS called may make calls of its own
+    self.delivering.set(true);
     unsafe { self.call_js(ready) };
+    self.delivering.set(false);
   }
 
   unsafe fn call_js(&self, ready: Vec<(sys::napi_ref, Vec<Outcome>)>) {
