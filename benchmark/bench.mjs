@@ -4,7 +4,8 @@
 //   npm run bench                      # all operations
 //   BENCH_SECONDS=0.5 npm run bench    # shorter measurements (default 0.75 s)
 //   BENCH_ROUNDS=1 npm run bench       # one round instead of the best of 2 (see below)
-//   BENCH_BUSY_POLL=0 npm run bench    # this package with busyPollMicros: 0 (default 100)
+//   BENCH_IO_THREAD=1 npm run bench    # this package with ioThread: true
+//   BENCH_IO_THREAD=1 BENCH_BUSY_POLL=0 npm run bench    # …and busyPollMicros: 0 (default 100)
 //   BENCH_ONLY=kv.get,index.read npm run bench
 //   BENCH_CLUSTER=0 npm run bench      # skip the same operations on a local Redis Cluster
 //   BENCH_CLUSTER_TAG=1 npm run bench  # …or run them with every key under one hash tag
@@ -136,7 +137,7 @@ async function measureClear(op) {
 // only: 0.5.15 has no Cluster mode. Each row beside the same operation on one server.
 async function onCluster(serverRows) {
   const cluster = await startCluster()
-  const store = new RedisStore({ connection: cluster.connection, logger: false, ...(busyPoll === 'default' ? {} : { busyPollMicros: busyPoll }) })
+  const store = new RedisStore({ connection: cluster.connection, logger: false, ...(ioThread ? { ioThread } : {}), ...(busyPoll === 'default' ? {} : { busyPollMicros: busyPoll }) })
   const raw = cluster.raw()
   const rows = []
   try {
@@ -171,7 +172,7 @@ async function onCluster(serverRows) {
 
 // ------------------------------------------------------------------ main
 
-const { url, connection, redis, adapters, busyPoll, close } = await openAdapters()
+const { url, connection, redis, adapters, busyPoll, ioThread, close } = await openAdapters()
 const native = adapters.native
 const ceiling = new IORedis(url, { enableAutoPipelining: true })
 
@@ -225,7 +226,7 @@ try {
   }
 
   const cluster = process.env.BENCH_CLUSTER === '0' ? [] : await onCluster(rows)
-  await writeResult('bench', redis, { secondsPerMeasurement: SECONDS, rounds: ROUNDS, floor, rows, cluster })
+  await writeResult('bench', redis, { secondsPerMeasurement: SECONDS, rounds: ROUNDS, ioThread, busyPollMicros: busyPoll, floor, rows, cluster })
 } finally {
   ceiling.disconnect()
   await close()

@@ -5,7 +5,8 @@
 //   npm run bench:paced                       # every operation at 1000, 5000 and 20000 calls/s
 //   PACED_RATES=1000 PACED_SECONDS=1 npm run bench:paced
 //   PACED_ONLY=kv.get,kv.set npm run bench:paced
-//   BENCH_BUSY_POLL=0 npm run bench:paced      # this package with busyPollMicros: 0
+//   BENCH_IO_THREAD=1 npm run bench:paced      # this package with ioThread: true
+//   BENCH_IO_THREAD=1 BENCH_BUSY_POLL=0 npm run bench:paced      # …and busyPollMicros: 0
 //
 // Pacing: Node's timers tick at most once a millisecond, so each tick issues the calls that are
 // due, each from its own macrotask (setImmediate), so that no two share a tick's batch. The
@@ -108,7 +109,7 @@ async function fixtures(store, tag) {
   await store.kv.set(k('kv'), { owner: 'worker-1', at: 1_700_000_000_000 })
 }
 
-const { redis, adapters, busyPoll, close } = await openAdapters()
+const { redis, adapters, busyPoll, ioThread, close } = await openAdapters()
 
 try {
   const ops = {}
@@ -143,7 +144,7 @@ try {
       console.log(`${op.padEnd(15)} @${String(rate).padStart(5)}  native ${fmt(n)} | 0.5.15 ${fmt(s)} | cpu ×${row.cpuRatio.toFixed(2)} loop ×${row.eventLoopRatio.toFixed(2)}`)
     }
   }
-  await writeResult('paced', redis, { secondsPerMeasurement: SECONDS, busyPollMicros: busyPoll, baseline, rows })
+  await writeResult('paced', redis, { secondsPerMeasurement: SECONDS, ioThread, busyPollMicros: busyPoll, baseline, rows })
 } finally {
   await close()
 }

@@ -22,7 +22,8 @@ async function loadSeed() {
 }
 
 /**
- * Starts Redis and both adapters (this package with `busyPollMicros` from BENCH_BUSY_POLL).
+ * Starts Redis and both adapters (this package with `ioThread: true` when BENCH_IO_THREAD=1,
+ * and `busyPollMicros` from BENCH_BUSY_POLL).
  * `close()` stops all of it.
  */
 export async function openAdapters() {
@@ -38,12 +39,14 @@ export async function openAdapters() {
   const seed = new RedisStoreAdapter({ connection, prefix: 'nvent', streams: { trim: { maxLen: 10000, approx: true } } })
   console.log = log
   const busyPoll = process.env.BENCH_BUSY_POLL
-  const native = new RedisStore({ connection, logger: false, ...(busyPoll ? { busyPollMicros: Number(busyPoll) } : {}) })
+  const ioThread = process.env.BENCH_IO_THREAD === '1'
+  const native = new RedisStore({ connection, logger: false, ...(ioThread ? { ioThread } : {}), ...(busyPoll ? { busyPollMicros: Number(busyPoll) } : {}) })
   return {
     url,
     connection,
     redis,
     busyPoll: busyPoll === undefined ? 'default' : Number(busyPoll),
+    ioThread,
     adapters: { native, '0.5.15': seed },
     async close() {
       await native.close()

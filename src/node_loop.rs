@@ -97,7 +97,7 @@ extern "C" {
   fn uv_close(handle: *mut Handle, callback: extern "C" fn(*mut Handle));
 }
 
-/// A zeroed libuv handle of `kind`, freed by `close_handle`.
+/// A zeroed libuv handle of `kind`; `free_handle` frees it once libuv has closed it.
 fn new_handle(kind: c_int) -> *mut Handle {
   let layout = std::alloc::Layout::from_size_align(unsafe { uv_handle_size(kind) }, 16).unwrap();
   unsafe { std::alloc::alloc_zeroed(layout).cast() }
