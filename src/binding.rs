@@ -135,6 +135,35 @@ enum Runner {
   IoThread { busy_poll: Duration, settle: Arc<Settle> },
 }
 
+impl Runner {
+  /// On this thread's event loop where it can run the store, else on the I/O thread.
+  fn new(
+    env: Env,
+    io_thread: bool,
+    busy_poll: Duration,
+    settle: Function<FnArgs<(u32, &'static str, String)>, ()>,
+  ) -> Result<Runner, Error<Code>> {
+    #[cfg(target_os = "linux")]
+    if !io_thread {
+      if let Some(node_loop) = NodeLoop::of_thread(env.raw()) {
+        return Ok(Runner::NodeLoop(node_loop.listen(settle.raw())));
+      }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (env, io_thread);
+    let settle = settle
+      .build_threadsafe_function()
+      .callee_handled::<false>()
+      .weak::<true>()
+      .build()
+      .map_err(|e| Error::new(Code::Redis, e.reason.clone()))?;
+    Ok(Runner::IoThread {
+      busy_poll,
+      settle: Arc::new(settle),
+    })
+  }
+}
+
 #[napi]
 pub struct NativeStore {
   store: Arc<Store>,
@@ -156,26 +185,7 @@ impl NativeStore {
     let busy_poll = options.busy_poll.unwrap_or(config::DEFAULT_BUSY_POLL);
     let store = Store::new(&options).map_err(js)?;
     let ordered = Arc::new(store.ordered());
-    #[cfg(target_os = "linux")]
-    let node_loop = if io_thread { None } else { NodeLoop::of_thread(env.raw()) };
-    #[cfg(not(target_os = "linux"))]
-    let _ = (env, io_thread);
-    let runner = match () {
-      #[cfg(target_os = "linux")]
-      () if node_loop.is_some() => Runner::NodeLoop(node_loop.unwrap().listen(settle.raw())),
-      () => {
-        let settle = settle
-          .build_threadsafe_function()
-          .callee_handled::<false>()
-          .weak::<true>()
-          .build()
-          .map_err(|e| Error::new(Code::Redis, e.reason.clone()))?;
-        Runner::IoThread {
-          busy_poll,
-          settle: Arc::new(settle),
-        }
-      }
-    };
+    let runner = Runner::new(env, io_thread, busy_poll, settle)?;
     Ok(NativeStore {
       store: Arc::new(store),
       ordered,
