@@ -4,8 +4,8 @@
 //! - [`store`]: the three tiers (stream, index, kv) over one Redis connection; no napi.
 //! - `binding`: the napi class that converts arguments and delegates to [`store`].
 //! - `node_loop`: the runtime on Node's own thread, turned by its event loop (Linux).
-//! - `io_thread`: the runtime on a thread of its own, elsewhere; `spin`: how long that thread
-//!   stays awake after a call.
+//! - `io_thread`: the runtime on a thread of its own (`ioThread: true`, and outside Linux);
+//!   `spin`: how long that thread stays awake after a call.
 #![deny(clippy::all)]
 
 pub mod codec;
