@@ -14,7 +14,7 @@
 //!   so promise reactions run as they would after any I/O callback; calls those reactions make
 //!   start at once;
 //! - tokio's timers have no descriptor, so a libuv timer turns the runtime every 10 ms while
-//!   calls are in flight (deadlines, retries) and every second otherwise (heartbeats, reconnects).
+//!   calls are in flight (deadlines, retries) and every 250 ms otherwise (heartbeats, reconnects).
 //!
 //! Where the descriptor cannot be found, the stores of that thread use the I/O thread instead
 //! (see `io_thread`), as does a store made with `ioThread: true`.
@@ -41,11 +41,14 @@ impl Outbox {
   }
 }
 
-/// How often the runtime is turned when nothing else turns it: while calls are in flight (their
-/// deadlines and retry waits are accurate to this), and otherwise (heartbeats, reconnection
-/// attempts between calls). Each tick wakes the JS thread, which on a VM costs ~0.1 ms of CPU.
+/// How often the runtime is turned when nothing else turns it: while calls are in flight or a
+/// connection is being re-established (deadlines, retry waits and connection attempts are
+/// accurate to this), and otherwise (heartbeats and their
+/// timeouts, reconnection attempts between calls: a silent peer is noticed within two
+/// heartbeats and a command timeout, each up to a tick late). Each tick wakes the JS thread,
+/// which on a VM costs ~0.1 ms of CPU.
 const TICK_IN_FLIGHT: Duration = Duration::from_millis(10);
-const TICK_IDLE: Duration = Duration::from_secs(1);
+const TICK_IDLE: Duration = Duration::from_millis(250);
 
 /// Rounds of a turn at most, before the loop gets to run its other callbacks.
 const ROUNDS_PER_TURN: usize = 16;
@@ -333,7 +336,7 @@ impl NodeLoop {
   fn arm_timer(&self) {
     let due = if self.work_left.get() || !self.queued.borrow().is_empty() || self.has_outcomes() {
       Duration::ZERO
-    } else if self.in_flight.get() > 0 {
+    } else if self.in_flight.get() > 0 || crate::store::conn::reconnecting() {
       TICK_IN_FLIGHT
     } else if !self.listeners.borrow().is_empty() {
       TICK_IDLE

@@ -3,8 +3,9 @@
 //! - Nothing connects until the first call.
 //! - While there is no connection, one background task reconnects with a backoff of 100 ms
 //!   doubling to 1 s (with jitter). A call that finds no connection wakes that task (attempts
-//!   stay at least 100 ms apart however many calls arrive) and waits for the attempt, within its
-//!   deadline, then fails with UNAVAILABLE. So calls fail fast during an outage, an idle store
+//!   stay at least 100 ms apart however many calls arrive) and waits, within its deadline, for
+//!   an attempt begun after it (one begun before may fail for a server that has since come
+//!   back), then fails with UNAVAILABLE. So calls fail fast during an outage, an idle store
 //!   retries only once a second, and the first call after Redis is back succeeds.
 //! - A login the server refuses for good (wrong password, a user not allowed to log in, a db
 //!   that does not exist) is tried again about once a second per store, whatever the number of
@@ -23,7 +24,7 @@ use crate::error::{Code, Result, StoreError};
 use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::hash::{BuildHasher, Hasher};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 use tokio::sync::{watch, Notify};
@@ -193,7 +194,8 @@ pub struct Connector {
   refusal: Arc<Refusal>,
   /// The order of the calls that must keep it (the writes' connection only).
   sequence: Option<Arc<Sequence>>,
-  /// Bumped after every connect attempt and on close, so waiting calls look again.
+  /// The number of the connect attempt that ended last (see `State::attempts_begun`); sent after
+  /// every attempt and on close, so that waiting calls look again.
   attempts: watch::Sender<u64>,
   /// Cuts the reconnect backoff short when a call is waiting.
   wake: Arc<Notify>,
@@ -206,6 +208,8 @@ struct State {
   closed: bool,
   last_error: Option<String>,
   next_generation: u64,
+  /// Connect attempts begun so far.
+  attempts_begun: u64,
 }
 
 #[derive(Clone)]
@@ -267,6 +271,7 @@ impl Connector {
     }
     // Subscribed before looking again, so an attempt that ends from here on is not missed.
     let mut attempts = self.attempts.subscribe();
+    let begun_before = self.state.lock().unwrap().attempts_begun;
     if let Some(lease) = self.current()? {
       return Ok(lease);
     }
@@ -275,8 +280,14 @@ impl Connector {
         if attempts.changed().await.is_err() {
           return;
         }
+        let ended = *attempts.borrow_and_update();
         let state = self.state.lock().unwrap();
-        if state.live.is_some() || state.closed || !state.reconnecting || state.last_error.is_some() {
+        if state.live.is_some() || state.closed || !state.reconnecting {
+          return;
+        }
+        // an attempt begun before this call may fail for what was true then (the server was
+        // stopped, and is back now): the call waits for one begun after it
+        if state.last_error.is_some() && ended > begun_before {
           return;
         }
       }
@@ -347,7 +358,7 @@ impl Connector {
     state.closed = true;
     state.live = None;
     drop(state);
-    self.attempts.send_modify(|n| *n += 1);
+    self.attempts.send_modify(|_| {});
     self.wake.notify_one();
   }
 
@@ -356,8 +367,35 @@ impl Connector {
   }
 }
 
+/// Reconnection tasks running, in this process.
+static RECONNECTING: AtomicUsize = AtomicUsize::new(0);
+
+/// Whether a connection is being re-established somewhere in this process: its attempts and
+/// backoff run on timers, which a runtime turned from outside (src/node_loop.rs) must then turn
+/// on time, or an attempt's timeout would be noticed late, as if the attempt after it had failed.
+pub fn reconnecting() -> bool {
+  RECONNECTING.load(Ordering::Relaxed) > 0
+}
+
+/// Counts a reconnection task while it runs.
+struct Reconnecting;
+
+impl Reconnecting {
+  fn start() -> Reconnecting {
+    RECONNECTING.fetch_add(1, Ordering::Relaxed);
+    Reconnecting
+  }
+}
+
+impl Drop for Reconnecting {
+  fn drop(&mut self) {
+    RECONNECTING.fetch_sub(1, Ordering::Relaxed);
+  }
+}
+
 /// Connects with backoff until it succeeds, the store is closed, or the store is gone.
 async fn reconnect(connector: Weak<Connector>, wake: Arc<Notify>) {
+  let _running = Reconnecting::start();
   let mut backoff = FIRST_BACKOFF;
   loop {
     let Some(this) = connector.upgrade() else {
@@ -373,6 +411,11 @@ async fn reconnect(connector: Weak<Connector>, wake: Arc<Notify>) {
       continue;
     }
     let started = Instant::now();
+    let number = {
+      let mut state = this.state.lock().unwrap();
+      state.attempts_begun += 1;
+      state.attempts_begun
+    };
     let attempt = tokio::time::timeout(this.connect_timeout, wire::connect(&this.endpoint, &this.preload)).await;
     let outcome = match attempt {
       Ok(Ok(conn)) => Ok(conn),
@@ -407,7 +450,7 @@ async fn reconnect(connector: Weak<Connector>, wake: Arc<Notify>) {
         }
       }
     }
-    this.attempts.send_modify(|n| *n += 1);
+    this.attempts.send_modify(|ended| *ended = number);
     if !this.state.lock().unwrap().reconnecting {
       return;
     }
