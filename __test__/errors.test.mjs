@@ -323,8 +323,8 @@ describe('connection', () => {
   test('on the event loop, an idle store and a store called every 5 ms use CPU for their calls only', () =>
     withOwnServer({}, async (store) => {
       await Promise.all(Array.from({ length: 200 }, (_, i) => store.kv.set(`idle:${i}`, i)))
-      // idle: the runtime's timer ticks once a second; a store that kept the loop turning would
-      // take a core here
+      // idle: the runtime's timer ticks four times a second; a store that kept the loop
+      // turning would take a core here
       await sleep(20)
       let before = cpuMicros()
       await sleep(1000)
