@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { RedisStore, StoreError } from '../store.mjs'
 import { freePort, startRedis } from '../scripts/redis-server.mjs'
 import { nativeStore, rawClient, uniquePrefix } from './support/stores.mjs'
+import { sleep } from './support/failover.mjs'
 
 const CANARY = 'S3cr3t-canary-7f3a'
 
@@ -318,7 +319,6 @@ describe('connection', () => {
     const used = process.cpuUsage()
     return used.user + used.system
   }
-  const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 
   test('on the event loop, an idle store and a store called every 5 ms use CPU for their calls only', () =>
     withOwnServer({}, async (store) => {

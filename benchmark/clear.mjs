@@ -5,7 +5,7 @@
 // and DEL calls per clear (INFO commandstats).
 //   npm run bench:clear
 import { performance } from 'node:perf_hooks'
-import { openAdapters, writeResult } from './setup.mjs'
+import { openAdapters, redisCpuMs, writeResult } from './setup.mjs'
 
 const KEYS = 1000
 const CALLERS = 64
@@ -18,12 +18,6 @@ async function writeKeys(caller) {
   await pipe.exec()
 }
 
-async function redisCpuMs() {
-  const info = await redis.info('cpu')
-  const field = (name) => Number(info.match(new RegExp(`${name}:([\\d.]+)`))[1])
-  return (field('used_cpu_sys') + field('used_cpu_user')) * 1000
-}
-
 async function calls() {
   const info = await redis.info('commandstats')
   const count = (command) => Number(info.match(new RegExp(`cmdstat_${command}:calls=(\\d+)`))?.[1] ?? 0)
@@ -32,7 +26,7 @@ async function calls() {
 
 async function measure(store, inFlight) {
   const rounds = inFlight === 1 ? 40 : 4
-  const [cpuBefore, callsBefore] = [await redisCpuMs(), await calls()]
+  const [cpuBefore, callsBefore] = [await redisCpuMs(redis), await calls()]
   const start = performance.now()
   await Promise.all(
     Array.from({ length: inFlight }, async (_, caller) => {
@@ -44,7 +38,7 @@ async function measure(store, inFlight) {
     }),
   )
   const seconds = (performance.now() - start) / 1000
-  const [cpuAfter, callsAfter] = [await redisCpuMs(), await calls()]
+  const [cpuAfter, callsAfter] = [await redisCpuMs(redis), await calls()]
   const clears = inFlight * rounds
   return {
     clearsPerSec: clears / seconds,

@@ -14,7 +14,7 @@
 // a baseline run of the pacer (calls that do nothing) subtracted ("net"), which overstates the
 // pacer's share (its wake-ups coincide with the calls' own).
 import { performance } from 'node:perf_hooks'
-import { openAdapters, writeResult } from './setup.mjs'
+import { openAdapters, redisCpuMs, writeResult } from './setup.mjs'
 const SECONDS = Number(process.env.PACED_SECONDS ?? 2)
 const RATES = (process.env.PACED_RATES ?? '1000,5000,20000').split(',').map(Number)
 const ONLY = process.env.PACED_ONLY?.split(',')
@@ -23,12 +23,6 @@ const MAX_OUTSTANDING = 256
 
 const now = () => Number(process.hrtime.bigint()) / 1e6
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
-
-async function redisCpuMs(redis) {
-  const info = await redis.info('cpu')
-  const field = (name) => Number(info.match(new RegExp(`${name}:([\\d.]+)`))[1])
-  return (field('used_cpu_sys') + field('used_cpu_user')) * 1000
-}
 
 /** Calls `op(i)` at `rate` per second for SECONDS; returns what each call cost. */
 async function paced(op, rate, redis) {

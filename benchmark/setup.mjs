@@ -59,6 +59,13 @@ export async function openAdapters() {
   }
 }
 
+/** Redis's CPU time so far (user and system, `INFO cpu`), in ms. */
+export async function redisCpuMs(redis) {
+  const info = await redis.info('cpu')
+  const field = (name) => Number(info.match(new RegExp(`${name}:([\\d.]+)`))[1])
+  return (field('used_cpu_sys') + field('used_cpu_user')) * 1000
+}
+
 /** Writes `result` (with the date and machine added) to benchmark/results/<kind>-<date>.json. */
 export async function writeResult(kind, redis, result) {
   const date = new Date().toISOString()

@@ -283,7 +283,7 @@ impl NodeLoop {
       // outcomes that are ready already reach JS from the loop, not from inside this call
       self.arm_timer();
     } else if queued.len() == 1 {
-      unsafe { uv_prepare_start(self.prepare, on_prepare) };
+      unsafe { uv_prepare_start(self.prepare, on_wake) };
     }
   }
 
@@ -344,7 +344,7 @@ impl NodeLoop {
       // no store left on this thread: nothing to tick for until the next one
       return;
     };
-    unsafe { uv_timer_start(self.timer, on_tick, due.as_millis() as u64, 0) };
+    unsafe { uv_timer_start(self.timer, on_wake, due.as_millis() as u64, 0) };
   }
 
   fn has_outcomes(&self) -> bool {
@@ -420,17 +420,13 @@ impl NodeLoop {
   }
 }
 
+/// The poll handle: the runtime's epoll descriptor is readable.
 extern "C" fn on_ready(handle: *mut Handle, _status: c_int, _events: c_int) {
-  let node_loop = unsafe { &*(uv_handle_get_data(handle) as *const NodeLoop) };
-  node_loop.woken();
+  on_wake(handle);
 }
 
-extern "C" fn on_prepare(handle: *mut Handle) {
-  let node_loop = unsafe { &*(uv_handle_get_data(handle) as *const NodeLoop) };
-  node_loop.woken();
-}
-
-extern "C" fn on_tick(handle: *mut Handle) {
+/// The prepare handle (calls are queued) or the timer (a tick, or outcomes waiting).
+extern "C" fn on_wake(handle: *mut Handle) {
   let node_loop = unsafe { &*(uv_handle_get_data(handle) as *const NodeLoop) };
   node_loop.woken();
 }
