@@ -11,8 +11,12 @@ export default defineConfig({
     },
   },
   test: {
-    include: ['__test__/**/*.test.mjs'],
     globalSetup: ['__test__/support/global-setup.mjs'],
+    // the build from source compiles for minutes: alone, before the rest
+    projects: [
+      { extends: true, test: { name: 'from-source', include: ['__test__/from-source.test.mjs'], sequence: { groupOrder: 0 } } },
+      { extends: true, test: { name: 'suite', include: ['__test__/**/*.test.mjs'], exclude: ['__test__/from-source.test.mjs'], sequence: { groupOrder: 1 } } },
+    ],
     pool: 'forks',
     // run 0.5.15 through vite so that its `#imports` reaches the stand-in
     server: { deps: { inline: ['seed-adapter-store-redis'] } },

@@ -1,14 +1,17 @@
 // The package entry points as users load them, in a plain Node process: ESM import and CJS
 // require of `@nvent-addon/adapter-store-redis/store`, with no Nuxt code loaded.
 import { execFileSync, spawnSync } from 'node:child_process'
-import { cpSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, inject, test } from 'vitest'
 import { envWithoutCargo } from '../scripts/without-cargo.mjs'
+import { unpacked } from './support/unpacked.mjs'
+import native from '../native.cjs'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
+const target = native.platformTarget()
 const node = (source) => execFileSync(process.execPath, ['--input-type=module', '-e', source], { cwd: root, encoding: 'utf8' }).trim()
 
 test('ESM import and CJS require give the same classes', () => {
@@ -49,28 +52,65 @@ test('a call in flight holds the process open until it settles, with nothing els
 })
 
 describe('the packed tarball', () => {
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'))
   const packed = () => JSON.parse(execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root, encoding: 'utf8' }))[0]
 
-  test('ships the release addon, the loader, the types, the module and the sources for a fallback build', () => {
+  test('ships the loader, the types, the module and the sources for a build from source, and no binary', () => {
     const files = new Map(packed().files.map((f) => [f.path, f.size]))
-    for (const path of ['redis-store.linux-x64-gnu.node', 'index.js', 'index.d.ts', 'store.cjs', 'store.mjs', 'store.d.ts', 'nuxt/module.mjs', 'nuxt/module.d.mts', 'nuxt/runtime/server/utils/redis-store.d.mts', 'scripts/install.cjs', 'Cargo.toml', 'Cargo.lock', '.cargo/config.toml', 'src/lib.rs', 'lua/indexUpdate-2.lua', 'lua/shared.lua']) {
+    for (const path of ['index.js', 'index.d.ts', 'native.cjs', 'store.cjs', 'store.mjs', 'store.d.ts', 'nuxt/module.mjs', 'nuxt/module.d.mts', 'nuxt/runtime/server/utils/redis-store.d.mts', 'scripts/build-from-source.cjs', 'Cargo.toml', 'Cargo.lock', '.cargo/config.toml', 'build.rs', 'src/lib.rs', 'lua/indexUpdate-2.lua', 'lua/shared.lua']) {
       expect(files.has(path), path).toBe(true)
     }
-    // a release build is a few MB; a debug build is over 50 MB
-    expect(files.get('redis-store.linux-x64-gnu.node')).toBeLessThan(20 * 1024 * 1024)
-    expect([...files.keys()].filter((p) => /^(__test__|node_modules|target|\.tmp)\//.test(p))).toEqual([])
+    expect([...files.keys()].filter((p) => p.endsWith('.node'))).toEqual([])
+    expect([...files.keys()].filter((p) => /^(__test__|node_modules|target|\.tmp|npm)\//.test(p))).toEqual([])
   })
 
-  test('without a prebuilt binary or a Rust toolchain, installation fails and says what to install', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'nvent-install-'))
+  test('runs no script at install: npm 11 has nothing to warn about', () => {
+    expect(Object.keys(pkg.scripts).filter((name) => /^(pre|post)?install$/.test(name))).toEqual([])
+  })
+
+  test('depends optionally on one platform package per napi target, each at this version and described for npm', () => {
+    const dirs = readdirSync(join(root, 'npm')).sort()
+    expect(dirs).toHaveLength(pkg.napi.targets.length)
+    expect(Object.keys(pkg.optionalDependencies).sort()).toEqual(dirs.map((dir) => `${pkg.name}-${dir}`))
+    const loader = readFileSync(join(root, 'index.js'), 'utf8')
+    for (const dir of dirs) {
+      const platform = JSON.parse(readFileSync(join(root, 'npm', dir, 'package.json'), 'utf8'))
+      const binary = `redis-store.${dir}.node`
+      expect(pkg.optionalDependencies[platform.name]).toBe(pkg.version)
+      expect(platform).toMatchObject({ version: pkg.version, main: binary, files: [binary] })
+      // npm skips a package whose os, cpu (and libc) do not match: each user installs one
+      expect([platform.os, platform.cpu].map((list) => list.length)).toEqual([1, 1])
+      expect(dir.startsWith(`${platform.os[0]}-${platform.cpu[0]}`)).toBe(true)
+      if (dir.startsWith('linux-')) expect(platform.libc).toEqual([dir.endsWith('-musl') ? 'musl' : 'glibc'])
+      // and the generated loader looks for exactly that package and file
+      expect(loader).toContain(`require('${platform.name}')`)
+      expect(loader).toContain(`require('./${binary}')`)
+    }
+  })
+})
+
+describe('on a platform with no prebuilt package', () => {
+  test('loading the store throws NO_NATIVE_ADDON, naming the missing package and the command that builds one', () => {
+    const { dir, pkg } = unpacked()
     try {
-      for (const file of ['index.js', 'package.json']) cpSync(join(root, file), join(dir, file))
-      mkdirSync(join(dir, 'scripts'))
-      cpSync(join(root, 'scripts', 'install.cjs'), join(dir, 'scripts', 'install.cjs'))
-      const result = spawnSync(process.execPath, [join(dir, 'scripts', 'install.cjs')], { env: envWithoutCargo(), encoding: 'utf8' })
+      const result = spawnSync(process.execPath, [join(pkg, 'scripts', 'round-trip.cjs'), inject('redisUrl')], { encoding: 'utf8' })
       expect(result.status).toBe(1)
-      expect(result.stderr).toMatch(/no prebuilt binary .* no Rust toolchain/)
+      expect(result.stderr).toContain("code: 'NO_NATIVE_ADDON'")
+      expect(result.stderr).toContain(`@nvent-addon/adapter-store-redis-${target}, which is not installed`)
+      expect(result.stderr).toContain('node node_modules/@nvent-addon/adapter-store-redis/scripts/build-from-source.cjs')
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  test('the build from source says what to install when there is no Rust toolchain', () => {
+    const { dir, pkg } = unpacked()
+    try {
+      const result = spawnSync(process.execPath, [join(pkg, 'scripts', 'build-from-source.cjs')], { env: envWithoutCargo(), encoding: 'utf8' })
+      expect(result.status).toBe(1)
+      expect(result.stderr).toMatch(/needs a Rust toolchain, and cargo was not found/)
       expect(result.stderr).toMatch(/Install Rust/)
+      expect(readdirSync(pkg).filter((f) => f.endsWith('.node'))).toEqual([])
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }

@@ -9,7 +9,7 @@ const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url),
 
 // The native entry must stay outside Nitro's bundle (Rollup cannot bundle a .node file); the
 // runtime files next to this module must stay inside it (they import '#imports').
-const ADDON_ENTRY = /^@nvent-addon\/adapter-store-redis\/store$|[\\/]@nvent-addon[\\/]adapter-store-redis[\\/](store\.[cm]js|index\.js)$/
+const ADDON_ENTRY = /^@nvent-addon\/adapter-store-redis\/store$|[\\/]@nvent-addon[\\/]adapter-store-redis[\\/](store\.[cm]js|native\.cjs|index\.js)$/
 const isAddonEntry = (id) => typeof id === 'string' && ADDON_ENTRY.test(id)
 
 // Runtime config keeps a '' placeholder for every field env may set at run time

@@ -1,26 +1,36 @@
-// Packs this package and installs the tarball into the test fixtures, as users install it
-// (a symlinked install would make Nitro bundle the addon, which is not what users get).
-// Nuxt itself is resolved from this repository's node_modules.
+// Packs this package and the platform package of this machine, and installs both tarballs into
+// the test fixtures, as npm installs them for users: the main package carries no binary and the
+// platform package is its optional dependency (a symlinked install would make Nitro bundle the
+// addon, which is not what users get). Nuxt itself is resolved from this repository's node_modules.
 import { execFileSync } from 'node:child_process'
-import { mkdirSync, readdirSync, rmSync } from 'node:fs'
+import { copyFileSync, cpSync, mkdirSync, readdirSync, rmSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import { fileURLToPath } from 'node:url'
 import { join } from 'node:path'
 import { envWithoutCargo } from './without-cargo.mjs'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
+const { platformTarget } = createRequire(import.meta.url)('../native.cjs')
 const packDir = join(root, '.tmp', 'pack')
 rmSync(packDir, { recursive: true, force: true })
 mkdirSync(packDir, { recursive: true })
 const npm = (args, cwd, env = process.env) => execFileSync('npm', args, { cwd, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
-// installing the tarball must not need a Rust toolchain: hide cargo from the install
+const pack = (dir) => join(packDir, JSON.parse(npm(['pack', '--ignore-scripts', '--json', '--pack-destination', packDir], dir))[0].filename)
+// installing the tarballs must not need a Rust toolchain: hide cargo from the install
 const withoutCargo = envWithoutCargo()
 
-// the addon is already built by `npm run build`
-const [{ filename }] = JSON.parse(npm(['pack', '--ignore-scripts', '--json', '--pack-destination', packDir], root))
-const tarball = join(packDir, filename)
+// the addon is already built by `npm run build`; it goes into a copy of npm/<target>, as
+// `napi artifacts` puts it there before publishing
+const target = platformTarget()
+const binding = `redis-store.${target}.node`
+const platformDir = join(packDir, target)
+cpSync(join(root, 'npm', target), platformDir, { recursive: true })
+copyFileSync(join(root, binding), join(platformDir, binding))
+const tarballs = [pack(root), pack(platformDir)]
+
 for (const fixture of readdirSync(join(root, '__test__', 'fixtures'))) {
   const dir = join(root, '__test__', 'fixtures', fixture)
   rmSync(join(dir, 'node_modules'), { recursive: true, force: true })
-  npm(['install', '--no-save', '--no-package-lock', '--legacy-peer-deps', '--no-audit', '--no-fund', '--foreground-scripts', tarball], dir, withoutCargo)
-  console.log(`prepare-fixtures: installed ${filename} into __test__/fixtures/${fixture}`)
+  npm(['install', '--no-save', '--no-package-lock', '--legacy-peer-deps', '--no-audit', '--no-fund', '--foreground-scripts', ...tarballs], dir, withoutCargo)
+  console.log(`prepare-fixtures: installed ${tarballs.map((t) => t.slice(packDir.length + 1)).join(' and ')} into __test__/fixtures/${fixture}`)
 }

@@ -10,8 +10,11 @@ import IORedis from 'ioredis'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { freePort, startRedis, waitForPing } from '../../scripts/redis-server.mjs'
 import { fixture } from './helpers.mjs'
+import native from '../../native.cjs'
 
-const ADDON = join('server', 'node_modules', '@nvent-addon', 'adapter-store-redis', 'redis-store.linux-x64-gnu.node')
+// the binary comes in the platform package, installed beside the main one (prepare-fixtures.mjs)
+const target = native.platformTarget()
+const ADDON = join('server', 'node_modules', '@nvent-addon', `adapter-store-redis-${target}`, `redis-store.${target}.node`)
 
 /** Builds a fixture; returns the .output folder and what the build logged. */
 async function build(name, workDir) {

@@ -81,10 +81,14 @@ impl Options {
     if let Some(sentinel) = &self.sentinel {
       return self.build_sentinel(sentinel);
     }
-    // redis-rs reads the URL (redis://, rediss://, credentials, db)
-    let info: ConnectionInfo = match &self.url {
+    // redis-rs reads the URL (credentials, db); the scheme's TLS is ours to apply, since the crate
+    // is built without its TLS features (see `plain_url`)
+    let (url, tls_in_url) = match &self.url {
+      Some(url) => plain_url(url),
+      None => (None, false),
+    };
+    let info: ConnectionInfo = match url {
       Some(url) => url
-        .as_str()
         .into_connection_info()
         .map_err(|_| StoreError::invalid("connection.url is not a valid redis:// or rediss:// URL"))?,
       None => ConnectionAddr::Tcp(self.host.clone().unwrap_or_else(|| "localhost".into()), self.port.unwrap_or(6379))
@@ -94,9 +98,8 @@ impl Options {
     if self.url.is_some() && (self.host.is_some() || self.port.is_some()) {
       return Err(StoreError::invalid("give either connection.url or connection.host/port, not both"));
     }
-    let (host, port, tls_in_url) = match info.addr() {
-      ConnectionAddr::Tcp(host, port) => (host.clone(), *port, false),
-      ConnectionAddr::TcpTls { host, port, .. } => (host.clone(), *port, true),
+    let (host, port) = match info.addr() {
+      ConnectionAddr::Tcp(host, port) => (host.clone(), *port),
       _ => return Err(StoreError::invalid("only TCP connections are supported")),
     };
     let tls = match (&self.tls, tls_in_url) {
@@ -119,6 +122,16 @@ impl Options {
       connect_timeout: self.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT),
       address: format!("{host}:{port}"),
     })
+  }
+}
+
+/// A `rediss://` URL as the `redis://` one redis-rs reads without its TLS features, and whether
+/// it asked for TLS. Those features would bring rustls-native-certs, which on macOS links the
+/// Security framework: the darwin builds are made without a macOS SDK (README, Platforms).
+fn plain_url(url: &str) -> (Option<String>, bool) {
+  match url.get(..9) {
+    Some(scheme) if scheme.eq_ignore_ascii_case("rediss://") => (Some(format!("redis://{}", &url[9..])), true),
+    _ => (Some(url.to_string()), false),
   }
 }
 
@@ -196,6 +209,21 @@ impl Options {
   }
 }
 
+#[cfg(not(target_os = "macos"))]
+fn system_roots() -> Vec<CertificateDer<'static>> {
+  rustls_native_certs::load_native_certs().certs
+}
+
+/// macOS keeps the roots it trusts, for programs that do not ask the keychain, in
+/// /etc/ssl/cert.pem; reading it spares the Security framework, which no macOS SDK is here to link.
+#[cfg(target_os = "macos")]
+fn system_roots() -> Vec<CertificateDer<'static>> {
+  let file = std::env::var_os("SSL_CERT_FILE").unwrap_or_else(|| "/etc/ssl/cert.pem".into());
+  std::fs::read(file)
+    .map(|pem| CertificateDer::pem_slice_iter(&pem).filter_map(|cert| cert.ok()).collect())
+    .unwrap_or_default()
+}
+
 /// rustls settings: the given CA or the system's, an optional client certificate, and the
 /// name the server certificate must carry (the host dialled unless `servername` says otherwise).
 fn tls_config(tls: TlsOptions, host: Option<&str>) -> Result<Tls> {
@@ -211,7 +239,7 @@ fn tls_config(tls: TlsOptions, host: Option<&str>) -> Result<Tls> {
       }
     }
     None => {
-      roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+      roots.add_parsable_certificates(system_roots());
     }
   }
   let builder = rustls::ClientConfig::builder().with_root_certificates(roots);
@@ -309,6 +337,22 @@ mod tests {
     .build()
     .unwrap();
     assert_eq!(setup.address, "127.0.0.1:6380");
+    assert!(setup.endpoint.tls.is_some());
+    let upper = Options {
+      url: Some("REDISS://u:p@127.0.0.1:6380/2".into()),
+      ..Default::default()
+    }
+    .build()
+    .unwrap();
+    assert!(upper.endpoint.tls.is_some());
+    assert_eq!((upper.endpoint.db, upper.endpoint.password.as_deref()), (2, Some("p")));
+    let plain = Options {
+      url: Some("redis://127.0.0.1:6380".into()),
+      ..Default::default()
+    }
+    .build()
+    .unwrap();
+    assert!(plain.endpoint.tls.is_none());
     let half = Options {
       tls: Some(TlsOptions {
         cert: Some("x".into()),
