@@ -1,7 +1,7 @@
 // The package entry points as users load them, in a plain Node process: ESM import and CJS
 // require of `@nvent-addon/adapter-store-redis/store`, with no Nuxt code loaded.
 import { execFileSync, spawnSync } from 'node:child_process'
-import { readdirSync, readFileSync, rmSync } from 'node:fs'
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -65,7 +65,8 @@ describe('the packed tarball', () => {
   })
 
   test('runs no script at install: npm 11 has nothing to warn about', () => {
-    expect(Object.keys(pkg.scripts).filter((name) => /^(pre|post)?install$/.test(name))).toEqual([])
+    // npm runs `prepare` only for git and folder installs, but npm 11 warns about it all the same
+    expect(Object.keys(pkg.scripts).filter((name) => /^((pre|post)?install|prepare)$/.test(name))).toEqual([])
   })
 
   test('depends optionally on one platform package per napi target, each at this version and described for npm', () => {
@@ -98,6 +99,20 @@ describe('on a platform with no prebuilt package', () => {
       expect(result.stderr).toContain("code: 'NO_NATIVE_ADDON'")
       expect(result.stderr).toContain(`@nvent-addon/adapter-store-redis-${target}, which is not installed`)
       expect(result.stderr).toContain('node node_modules/@nvent-addon/adapter-store-redis/scripts/build-from-source.cjs')
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  test('a binary that is there but does not load is reported as such, with its cause', () => {
+    const { dir, pkg } = unpacked()
+    try {
+      writeFileSync(join(pkg, `redis-store.${target}.node`), 'not a shared library')
+      const result = spawnSync(process.execPath, [join(pkg, 'scripts', 'round-trip.cjs'), inject('redisUrl')], { encoding: 'utf8' })
+      expect(result.status).toBe(1)
+      expect(result.stderr).toContain("code: 'NO_NATIVE_ADDON'")
+      expect(result.stderr).toContain(`the native addon for ${target} is installed but does not load`)
+      expect(result.stderr).toContain('[cause]')
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }

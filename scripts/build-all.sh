@@ -33,8 +33,8 @@ note() { printf '    %s\n' "$*" >&2; }
 have() { command -v "$1" > /dev/null 2>&1; }
 
 install_tools() {
-  step "tools: apt packages, zig and cargo-zigbuild, arm64 and Windows node"
-  local packages=(rustc-web cargo-web rust-web-src libstd-rust-web-dev:arm64 musl musl:arm64
+  step "tools: Debian packages, zig and cargo-zigbuild"
+  local packages=(rustc-web cargo-web rust-web-src libstd-rust-web-dev:arm64 musl:amd64 musl:arm64
     mingw-w64 qemu-user-static wine64 wine binutils-aarch64-linux-gnu binutils redis-server)
   if ! dpkg --print-foreign-architectures | grep -qx arm64; then dpkg --add-architecture arm64; fi
   local missing=()

@@ -2,7 +2,7 @@
 // the test fixtures, as npm installs them for users: the main package carries no binary and the
 // platform package is its optional dependency (a symlinked install would make Nitro bundle the
 // addon, which is not what users get). Nuxt itself is resolved from this repository's node_modules.
-import { execFileSync } from 'node:child_process'
+import { execFileSync, spawnSync } from 'node:child_process'
 import { copyFileSync, cpSync, mkdirSync, readdirSync, rmSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { fileURLToPath } from 'node:url'
@@ -31,6 +31,10 @@ const tarballs = [pack(root), pack(platformDir)]
 for (const fixture of readdirSync(join(root, '__test__', 'fixtures'))) {
   const dir = join(root, '__test__', 'fixtures', fixture)
   rmSync(join(dir, 'node_modules'), { recursive: true, force: true })
-  npm(['install', '--no-save', '--no-package-lock', '--legacy-peer-deps', '--no-audit', '--no-fund', '--foreground-scripts', ...tarballs], dir, withoutCargo)
+  const install = spawnSync('npm', ['install', '--no-save', '--no-package-lock', '--legacy-peer-deps', '--no-audit', '--no-fund', '--foreground-scripts', ...tarballs], { cwd: dir, env: withoutCargo, encoding: 'utf8' })
+  process.stderr.write(install.stderr)
+  if (install.status !== 0) throw new Error(`npm install in ${fixture} failed`)
+  // npm 11 warns about every package that would run a script at install; ours must run none
+  if (/install-scripts.*@nvent-addon/.test(install.stderr)) throw new Error('npm warned about an install script of this package')
   console.log(`prepare-fixtures: installed ${tarballs.map((t) => t.slice(packDir.length + 1)).join(' and ')} into __test__/fixtures/${fixture}`)
 }
