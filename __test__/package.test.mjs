@@ -91,31 +91,30 @@ describe('the packed tarball', () => {
 })
 
 describe('on a platform with no prebuilt package', () => {
-  test('loading the store throws NO_NATIVE_ADDON, naming the missing package and the command that builds one', () => {
+  // a round trip through the unpacked package (after `prepare`) fails as it loads; its stderr
+  function loadFailure(prepare = () => {}) {
     const { dir, pkg } = unpacked()
     try {
+      prepare(pkg)
       const result = spawnSync(process.execPath, [join(pkg, 'scripts', 'round-trip.cjs'), inject('redisUrl')], { encoding: 'utf8' })
       expect(result.status).toBe(1)
       expect(result.stderr).toContain("code: 'NO_NATIVE_ADDON'")
-      expect(result.stderr).toContain(`@nvent-addon/adapter-store-redis-${target}, which is not installed`)
-      expect(result.stderr).toContain('node node_modules/@nvent-addon/adapter-store-redis/scripts/build-from-source.cjs')
+      return result.stderr
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }
+  }
+
+  test('loading the store throws NO_NATIVE_ADDON, naming the missing package and the command that builds one', () => {
+    const stderr = loadFailure()
+    expect(stderr).toContain(`@nvent-addon/adapter-store-redis-${target}, which is not installed`)
+    expect(stderr).toContain('node node_modules/@nvent-addon/adapter-store-redis/scripts/build-from-source.cjs')
   })
 
   test('a binary that is there but does not load is reported as such, with its cause', () => {
-    const { dir, pkg } = unpacked()
-    try {
-      writeFileSync(join(pkg, `redis-store.${target}.node`), 'not a shared library')
-      const result = spawnSync(process.execPath, [join(pkg, 'scripts', 'round-trip.cjs'), inject('redisUrl')], { encoding: 'utf8' })
-      expect(result.status).toBe(1)
-      expect(result.stderr).toContain("code: 'NO_NATIVE_ADDON'")
-      expect(result.stderr).toContain(`the native addon for ${target} is installed but does not load`)
-      expect(result.stderr).toContain('[cause]')
-    } finally {
-      rmSync(dir, { recursive: true, force: true })
-    }
+    const stderr = loadFailure((pkg) => writeFileSync(join(pkg, `redis-store.${target}.node`), 'not a shared library'))
+    expect(stderr).toContain(`the native addon for ${target} is installed but does not load`)
+    expect(stderr).toContain('[cause]')
   })
 
   test('the build from source says what to install when there is no Rust toolchain', () => {

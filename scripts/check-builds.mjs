@@ -46,7 +46,7 @@ function glibcAtMost(file, most) {
   const versions = [...execFileSync('objdump', ['-T', file], { encoding: 'utf8' }).matchAll(/GLIBC_([0-9.]+)/g)].map((m) => m[1])
   const highest = versions.sort((a, b) => a.localeCompare(b, undefined, { numeric: true })).at(-1)
   if (highest.localeCompare(most, undefined, { numeric: true }) > 0) throw new Error(`needs glibc ${highest}, more than ${most}`)
-  return `glibc ≤ ${highest}`
+  return `highest glibc symbol version ${highest} (at most ${most})`
 }
 
 // musl's loader in list mode relocates the library as dlopen would and names what it cannot find
