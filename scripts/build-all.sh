@@ -97,7 +97,7 @@ build_target() {
       mkdir -p "$work/libnode"
       echo > "$work/libnode/empty.c"
       x86_64-w64-mingw32-gcc -shared -o "$work/libnode/libnode.dll" "$work/libnode/empty.c"
-      LIBNODE_PATH="$work/libnode" RUSTC_BOOTSTRAP=1 CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER=x86_64-w64-mingw32-gcc \
+      LIBNODE_PATH="$work/libnode" RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER=x86_64-w64-mingw32-gcc \
         CC_x86_64_pc_windows_gnu=x86_64-w64-mingw32-gcc AR_x86_64_pc_windows_gnu=x86_64-w64-mingw32-ar \
         CARGO_ENCODED_RUSTFLAGS=$(printf '%s' "$base_flags" | tr ' ' '\037') \
         "$debian_cargo" build --release --locked --target x86_64-pc-windows-gnu --target-dir "$root/target/cross" -Zbuild-std=std,panic_abort

