@@ -25,6 +25,7 @@ work="$root/.tmp/build-all"
 mkdir -p "$work"
 # Debian's rustc-web (1.96) for the targets rustup has no std for here; rustup's for the host
 debian_cargo=/usr/bin/cargo
+debian_rustc=/usr/bin/rustc
 # rustflags given here replace .cargo/config.toml's, so they repeat its tokio_unstable
 base_flags='--cfg tokio_unstable'
 
@@ -35,7 +36,7 @@ have() { command -v "$1" > /dev/null 2>&1; }
 install_tools() {
   step "tools: Debian packages, zig and cargo-zigbuild"
   local packages=(rustc-web cargo-web rust-web-src libstd-rust-web-dev:arm64 musl:amd64 musl:arm64
-    mingw-w64 qemu-user-static wine64 wine binutils-aarch64-linux-gnu binutils redis-server)
+    mingw-w64 qemu-user-static wine64 wine llvm-14 redis-server)
   if ! dpkg --print-foreign-architectures | grep -qx arm64; then dpkg --add-architecture arm64; fi
   local missing=()
   for p in "${packages[@]}"; do dpkg -s "$p" > /dev/null 2>&1 || missing+=("$p"); done
@@ -55,7 +56,9 @@ install_tools() {
 zigbuild() {
   local cargo=$1 triple=$2 flags=$3
   shift 3
-  CARGO=$cargo RUSTC=$(dirname "$cargo")/rustc CARGO_ENCODED_RUSTFLAGS=$(printf '%s' "$flags" | tr ' ' '\037') \
+  local rustc=$(command -v rustc)
+  [[ $cargo == "$debian_cargo" ]] && rustc=$debian_rustc
+  CARGO=$cargo RUSTC=$rustc CARGO_ENCODED_RUSTFLAGS=$(printf '%s' "$flags" | tr ' ' '\037') \
     cargo-zigbuild build --release --locked --target "$triple" --target-dir "$root/target/cross" "$@"
 }
 
@@ -97,7 +100,7 @@ build_target() {
       mkdir -p "$work/libnode"
       echo > "$work/libnode/empty.c"
       x86_64-w64-mingw32-gcc -shared -o "$work/libnode/libnode.dll" "$work/libnode/empty.c"
-      LIBNODE_PATH="$work/libnode" RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER=x86_64-w64-mingw32-gcc \
+      LIBNODE_PATH="$work/libnode" RUSTC=$debian_rustc RUSTC_BOOTSTRAP=1 CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER=x86_64-w64-mingw32-gcc \
         CC_x86_64_pc_windows_gnu=x86_64-w64-mingw32-gcc AR_x86_64_pc_windows_gnu=x86_64-w64-mingw32-ar \
         CARGO_ENCODED_RUSTFLAGS=$(printf '%s' "$base_flags" | tr ' ' '\037') \
         "$debian_cargo" build --release --locked --target x86_64-pc-windows-gnu --target-dir "$root/target/cross" -Zbuild-std=std,panic_abort
@@ -105,9 +108,13 @@ build_target() {
       note "imports: $(x86_64-w64-mingw32-objdump -p "npm/$target/redis-store.$target.node" | awk '/DLL Name/ {print $3}' | sort -u | tr '\n' ' ')"
       ;;
     darwin-arm64 | darwin-x64)
-      local triple=aarch64-apple-darwin
-      [[ $target == darwin-x64 ]] && triple=x86_64-apple-darwin
-      RUSTC_BOOTSTRAP=1 zigbuild "$debian_cargo" "$triple" "$base_flags" -Zbuild-std=std,panic_abort
+      # the oldest macOS node 20 runs on (zig would take its newest); for arm64 the first one
+      local triple=aarch64-apple-darwin macos=11.0
+      [[ $target == darwin-x64 ]] && triple=x86_64-apple-darwin macos=10.15
+      # rustc strips Mach-O binaries with `rust-objcopy`, which Debian's rustc does not ship: LLVM's
+      mkdir -p "$work/bin"
+      ln -sf "$(command -v llvm-objcopy-14)" "$work/bin/rust-objcopy"
+      PATH="$work/bin:$PATH" MACOSX_DEPLOYMENT_TARGET=$macos RUSTC_BOOTSTRAP=1 zigbuild "$debian_cargo" "$triple" "$base_flags" -Zbuild-std=std,panic_abort
       place "$target" "target/cross/$triple/release/libnvent_redis_store.dylib"
       ;;
     *)

