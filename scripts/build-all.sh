@@ -2,11 +2,12 @@
 # Builds the addon for every napi target that builds on a Debian 12 (bookworm) x86_64 machine,
 # checks each binary, and runs a round trip of each tier where an emulator can load it:
 #
-#   bash scripts/build-all.sh            # or: npm run build:all (about 20 minutes on 2 cores)
+#   bash scripts/build-all.sh            # or: npm run build:all (about 45 minutes on 2 cores)
 #   bash scripts/build-all.sh linux-arm64-gnu win32-x64-msvc   # only these
 #
-# It installs what it needs (apt, pip, npm; run it as root or with sudo rights) and leaves each
-# binary in npm/<target>/, where `npm publish` of that folder takes it. Not part of .ci/run.
+# Run it as root: it installs what it needs (apt-get, pip; the checks fetch npm's node builds)
+# and leaves each binary in npm/<target>/, where `npm publish` of that folder takes it. Not part
+# of .ci/run.
 #
 #   linux-x64-gnu     rustup's toolchain, linked by zig against glibc 2.17
 #   linux-arm64-gnu   Debian's rustc-web with its arm64 std, zig, glibc 2.17; run under qemu
@@ -14,7 +15,7 @@
 #   win32-x64-msvc    the x86_64-pc-windows-gnu target (-Zbuild-std, mingw-w64), named as napi's
 #                     loader looks for it on Windows; run under wine
 #   darwin-*          -Zbuild-std and zig, with no macOS SDK (the crate set needs no framework);
-#                     linked and inspected here, not run
+#                     load commands inspected here, not run
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
