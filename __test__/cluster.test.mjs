@@ -121,12 +121,16 @@ describe('load', () => {
 
 describe('failover', () => {
   // `key`'s primary, and a replica of it that is in sync (one demoted by an earlier test may still
-  // be catching up, and a replica out of touch for long does not take over)
+  // be catching up, and a replica out of touch for long does not take over; until gossip has told
+  // every node of the earlier failover, the one asked may list no replica for the new primary)
   async function replicaOfPrimaryOf(key) {
-    const nodes = await cluster.nodes()
-    const port = await cluster.primaryOf(key)
-    const primary = nodes.find((n) => n.port === port)
-    const replica = nodes.find((n) => n.replicaOf === primary.id && !n.failed)
+    let primary, replica
+    await until('the primary has a replica', async () => {
+      const [nodes, port] = [await cluster.nodes(), await cluster.primaryOf(key)]
+      primary = nodes.find((n) => n.port === port)
+      replica = nodes.find((n) => n.replicaOf === primary?.id && !n.failed)
+      return replica !== undefined
+    })
     const admin = cluster.admin(replica.port)
     await until('the replica is in sync', async () => /master_link_status:up/.test(await admin.info('replication')))
     admin.disconnect()
