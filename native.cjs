@@ -53,4 +53,4 @@ function loadNative() {
   }
 }
 
-module.exports = { BUILD_COMMAND, loadNative, platformTarget }
+module.exports = { loadNative, platformTarget }
