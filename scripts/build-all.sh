@@ -69,10 +69,6 @@ place() {
   note "npm/$target/redis-store.$target.node ($(du -h "$built" | cut -f1))"
 }
 
-highest_glibc() {
-  objdump -T "$1" | grep -o 'GLIBC_[0-9.]*' | sort -uV | tail -n 1
-}
-
 build_target() {
   local target=$1 start=$SECONDS
   step "$target"
@@ -80,12 +76,10 @@ build_target() {
     linux-x64-gnu)
       zigbuild "$(command -v cargo)" x86_64-unknown-linux-gnu.2.17 "$base_flags"
       place "$target" target/cross/x86_64-unknown-linux-gnu/release/libnvent_redis_store.so
-      note "highest glibc symbol: $(highest_glibc "npm/$target/redis-store.$target.node")"
       ;;
     linux-arm64-gnu)
       zigbuild "$debian_cargo" aarch64-unknown-linux-gnu.2.17 "$base_flags"
       place "$target" target/cross/aarch64-unknown-linux-gnu/release/libnvent_redis_store.so
-      note "highest glibc symbol: $(highest_glibc "npm/$target/redis-store.$target.node")"
       ;;
     linux-x64-musl | linux-arm64-musl)
       local arch=${target#linux-}
@@ -106,7 +100,6 @@ build_target() {
         CARGO_ENCODED_RUSTFLAGS=$(printf '%s' "$base_flags" | tr ' ' '\037') \
         "$debian_cargo" build --release --locked --target x86_64-pc-windows-gnu --target-dir "$root/target/cross" -Zbuild-std=std,panic_abort
       place "$target" target/cross/x86_64-pc-windows-gnu/release/nvent_redis_store.dll
-      note "imports: $(x86_64-w64-mingw32-objdump -p "npm/$target/redis-store.$target.node" | awk '/DLL Name/ {print $3}' | sort -u | tr '\n' ' ')"
       ;;
     darwin-arm64 | darwin-x64)
       # the oldest macOS node 20 runs on (zig would take its newest); for arm64 the first one

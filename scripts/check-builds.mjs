@@ -35,9 +35,9 @@ function foreignNode(pkg, file) {
   return exe
 }
 
-function roundTrip(target, url, [cmd, ...args], env = {}) {
+function roundTrip(target, url, [cmd, ...args]) {
   const result = run(cmd, [...args, join(root, 'scripts', 'round-trip.cjs'), url], {
-    env: { ...process.env, ...env, NAPI_RS_NATIVE_LIBRARY_PATH: env.NAPI_RS_NATIVE_LIBRARY_PATH ?? binary(target) },
+    env: { ...process.env, NAPI_RS_NATIVE_LIBRARY_PATH: binary(target) },
   })
   if (result.status !== 0) throw new Error(`round trip failed:\n${result.stdout}${result.stderr}`)
   return result.stdout.trim().split('\n').at(-1)
