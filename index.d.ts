@@ -21,10 +21,11 @@ export declare class NativeStore {
   close(): void
   get closed(): boolean
   /**
-   * Runs calls in one crossing (see src/store/batch.rs for the format). `ordered` puts their
-   * reads behind the writes already asked for. The outcome goes to `settle` under `id`.
+   * Runs `calls` calls in one crossing (see src/store/batch.rs for the format of `ops`).
+   * `ordered` puts their reads behind the writes already asked for. The outcome goes to
+   * `settle` under `id`.
    */
-  batch(id: number, ops: string, ordered: boolean): void
+  batch(id: number, ops: string, calls: number, ordered: boolean): void
 }
 
 export declare const DEFAULT_BUSY_POLL_MICROS: number

@@ -537,7 +537,7 @@ class RedisStore {
       let batch = '['
       for (let i = 0; i < calls.length; i++) batch += (i ? ',' : '') + calls[i][0]
       const ops = `${batch}]`
-      this.#submit((id) => this.#native.batch(id, ops, onWrites), settled, refused)
+      this.#submit((id) => this.#native.batch(id, ops, calls.length, onWrites), settled, refused)
     } catch (err) {
       // e.g. the calls together exceed the longest string the engine can build
       queueMicrotask(() => refused(err))

@@ -199,7 +199,7 @@ try {
   let lastId = 0
   const emptyBatch = () => new Promise((resolve) => {
     settling.set(++lastId, resolve)
-    bare.batch(lastId, '[]', false)
+    bare.batch(lastId, '[]', 0, false)
   })
   const floor = { sequential: await measure(emptyBatch, 1), inFlight64: await measure(emptyBatch, CONCURRENCY) }
   bare.close()
