@@ -195,7 +195,8 @@ impl Store {
         }
         // to every primary, where a pipeline would reach one node
         Backend::Cluster(cluster) => {
-          if let Err(e) = cluster.load_scripts().await {
+          // boxed, as in `send_each`
+          if let Err(e) = Box::pin(cluster.load_scripts()).await {
             return calls.iter().map(|call| Stepped::Done(Err(call.fail(e.clone())))).collect();
           }
         }

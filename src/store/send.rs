@@ -24,24 +24,30 @@ impl Store {
         Ok(values) => values.into_iter().map(Ok).collect(),
         Err(e) => vec![Err(e); pipe.len()],
       },
-      Backend::Cluster(cluster) if kind == Kind::Read && pipe.len() > 1 => self.read_by_slot(cluster, pipe).await,
-      Backend::Cluster(cluster) => {
-        let cmds: Vec<&redis::Cmd> = pipe.cmd_iter().collect();
-        let ordered = self.keeps_order(kind);
-        let mut replies = cluster
-          .hand_over_all(ordered, &cmds, |cmd| cluster.submit((*cmd).clone(), ordered))
-          .await;
-        if kind == Kind::Read {
-          // as on one server: a read whose connection failed is tried once more
-          for (reply, cmd) in replies.iter_mut().zip(pipe.cmd_iter()) {
-            if matches!(reply, Err(e) if matches!(e.code, Code::Uncertain | Code::Unavailable)) {
-              *reply = cluster.submit(cmd.clone(), self.ordered).await.await.map_err(read_failure);
-            }
-          }
+      // boxed: the cluster's futures take kilobytes, which every call on one server would
+      // otherwise carry (and move) as part of its own
+      Backend::Cluster(cluster) => Box::pin(self.send_each_on_cluster(cluster, kind, pipe)).await,
+    }
+  }
+
+  async fn send_each_on_cluster(&self, cluster: &Cluster, kind: Kind, pipe: &Pipeline) -> Vec<Result<Value>> {
+    if kind == Kind::Read && pipe.len() > 1 {
+      return self.read_by_slot(cluster, pipe).await;
+    }
+    let cmds: Vec<&redis::Cmd> = pipe.cmd_iter().collect();
+    let ordered = self.keeps_order(kind);
+    let mut replies = cluster
+      .hand_over_all(ordered, &cmds, |cmd| cluster.submit((*cmd).clone(), ordered))
+      .await;
+    if kind == Kind::Read {
+      // as on one server: a read whose connection failed is tried once more
+      for (reply, cmd) in replies.iter_mut().zip(pipe.cmd_iter()) {
+        if matches!(reply, Err(e) if matches!(e.code, Code::Uncertain | Code::Unavailable)) {
+          *reply = cluster.submit(cmd.clone(), self.ordered).await.await.map_err(read_failure);
         }
-        replies
       }
     }
+    replies
   }
 
   /// The replies of `pipe`, all of them or the first failure (a Redis error reply included).
