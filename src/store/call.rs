@@ -38,7 +38,7 @@ impl Origin {
       origin: self.clone(),
       kind,
       cmds,
-      finish: Box::new(finish),
+      finish: Finish::All(Box::new(finish)),
       refine: |e| e,
       steps: None,
     }
@@ -55,7 +55,10 @@ impl Origin {
 
   /// This call as one command whose reply is the result.
   pub fn one(&self, kind: Kind, cmd: redis::Cmd, finish: fn(Value) -> Result<String>) -> Call {
-    self.call(kind, vec![cmd], move |mut replies| finish(replies.swap_remove(0)))
+    Call {
+      finish: Finish::One(finish),
+      ..self.call(kind, vec![cmd], |_| Ok(String::new()))
+    }
   }
 }
 
@@ -71,7 +74,20 @@ fn target(parts: &[&str]) -> String {
 }
 
 /// How a call's replies become its result, as JSON.
-type Finish = Box<dyn FnOnce(Vec<Value>) -> Result<String> + Send>;
+enum Finish {
+  /// The reply of its one command (most calls: no closure to allocate).
+  One(fn(Value) -> Result<String>),
+  All(Box<dyn FnOnce(Vec<Value>) -> Result<String> + Send>),
+}
+
+impl Finish {
+  fn run(self, mut replies: Vec<Value>) -> Result<String> {
+    match self {
+      Finish::One(finish) => finish(replies.swap_remove(0)),
+      Finish::All(finish) => finish(replies),
+    }
+  }
+}
 
 /// One call of an operation: see the module docs.
 pub(super) struct Call {
@@ -228,7 +244,7 @@ impl Store {
         }
         let values = values.into_iter().map(Value::extract_error).collect::<redis::RedisResult<Vec<_>>>();
         Stepped::Done(match values {
-          Ok(values) => (call.finish)(values).map_err(|e| call.origin.fail(e)),
+          Ok(values) => call.finish.run(values).map_err(|e| call.origin.fail(e)),
           Err(e) => Err(call.fail(StoreError::from_redis(&e, true))),
         })
       })

@@ -134,13 +134,18 @@ impl Ticket {
 impl Drop for Ticket {
   fn drop(&mut self) {
     let mut done = self.sequence.done.lock().unwrap();
-    done.insert(self.number);
     self.sequence.served.send_if_modified(|served| {
-      let before = *served;
+      if *served != self.number {
+        // an earlier ticket is not done yet: this one waits for it (the usual case, tickets
+        // done in order, allocates no node of the set)
+        done.insert(self.number);
+        return false;
+      }
+      *served += 1;
       while done.remove(served) {
         *served += 1;
       }
-      *served != before
+      true
     });
   }
 }
