@@ -508,48 +508,19 @@ class RedisStore {
     for (let i = 0; i < calls.length; i += SLICE) this.#send(calls.slice(i, i + SLICE), !isRead)
   }
 
-  // Sends calls as one batch (src/store/batch.rs); each result is [1, value] or [0, code, message].
+  // Sends calls as one batch (src/store/batch.rs); its outcome comes to #settled by id.
   #send(calls, onWrites) {
-    const settled = (json) => {
-      const results = JSON.parse(json)
-      for (let i = 0; i < calls.length; i++) {
-        const [ok, value, message] = results[i]
-        if (calls[i][3] !== undefined) this.#written(calls[i][3])
-        if (ok) {
-          this.#succeeded()
-          calls[i][1](value)
-        } else {
-          calls[i][2](this.#failed(new StoreError(value, message)))
-        }
-      }
-    }
-    const refused = (err) => {
-      // The whole batch was refused before anything ran (too large to build, or not parsable):
-      // send the calls one by one, so that only the call at fault fails.
-      if (calls.length > 1) {
-        for (const call of calls) this.#send([call], onWrites)
-        return
-      }
-      if (calls[0][3] !== undefined) this.#written(calls[0][3])
-      calls[0][2](this.#failed(storeError(err)))
-    }
+    const id = (this.#nextId = (this.#nextId + 1) >>> 0)
     try {
       let batch = '['
       for (let i = 0; i < calls.length; i++) batch += (i ? ',' : '') + calls[i][0]
-      const ops = `${batch}]`
-      this.#submit((id) => this.#native.batch(id, ops, calls.length, onWrites), settled, refused)
+      this.#native.batch(id, `${batch}]`, calls.length, onWrites)
     } catch (err) {
       // e.g. the calls together exceed the longest string the engine can build
-      queueMicrotask(() => refused(err))
+      queueMicrotask(() => this.#refused(calls, onWrites, err))
+      return
     }
-  }
-
-  // Starts a native call under a new id; the native side reports its outcome by id (#settled),
-  // which goes to `settled(json)` or `refused(error)`.
-  #submit(start, settled, refused) {
-    const id = (this.#nextId = (this.#nextId + 1) >>> 0)
-    start(id)
-    this.#waiting.set(id, [settled, refused])
+    this.#waiting.set(id, [calls, onWrites])
     if (this.#waiting.size === 1) {
       busyStores.add(this)
       // after close() (a call then only learns CLOSED) the timer may be gone
@@ -563,16 +534,39 @@ class RedisStore {
     this.#keepAlive = null
   }
 
+  // The outcome of batch `id`: `code` is '' and `payload` each call's result, [1, value] or
+  // [0, code, message]; or the batch was refused as a whole and `payload` says why.
   #settled(id, code, payload) {
-    const waiting = this.#waiting.get(id)
+    const [calls, onWrites] = this.#waiting.get(id)
     this.#waiting.delete(id)
     if (this.#waiting.size === 0) {
       busyStores.delete(this)
       this.#keepAlive.unref()
       if (this.closed) this.#dropKeepAlive()
     }
-    if (code === '') waiting[0](payload)
-    else waiting[1](new StoreError(code, payload))
+    if (code !== '') return this.#refused(calls, onWrites, new StoreError(code, payload))
+    const results = JSON.parse(payload)
+    for (let i = 0; i < calls.length; i++) {
+      const [ok, value, message] = results[i]
+      if (calls[i][3] !== undefined) this.#written(calls[i][3])
+      if (ok) {
+        this.#succeeded()
+        calls[i][1](value)
+      } else {
+        calls[i][2](this.#failed(new StoreError(value, message)))
+      }
+    }
+  }
+
+  // The whole batch was refused before anything ran (too large to build, or not parsable):
+  // the calls go again one by one, so that only the call at fault fails.
+  #refused(calls, onWrites, err) {
+    if (calls.length > 1) {
+      for (const call of calls) this.#send([call], onWrites)
+      return
+    }
+    if (calls[0][3] !== undefined) this.#written(calls[0][3])
+    calls[0][2](this.#failed(storeError(err)))
   }
 
   // One log line when Redis becomes unavailable, one when it is back.
