@@ -133,9 +133,10 @@ try {
       const s = row['0.5.15']
       row.cpuRatio = n.cpuUsPerCall / s.cpuUsPerCall
       row.eventLoopRatio = n.eventLoopUsPerCall / s.eventLoopUsPerCall
+      row.cpuWithRedisRatio = (n.cpuUsPerCall + n.redisCpuUsPerCall) / (s.cpuUsPerCall + s.redisCpuUsPerCall)
       rows.push(row)
       const fmt = (r) => `${Math.round(r.achieved).toString().padStart(6)}/s cpu ${r.cpuUsPerCall.toFixed(1).padStart(6)} µs loop ${r.eventLoopUsPerCall.toFixed(1).padStart(5)} µs redis ${r.redisCpuUsPerCall.toFixed(1).padStart(5)} µs p50 ${r.p50.toFixed(3)} p99 ${r.p99.toFixed(3)}`
-      console.log(`${op.padEnd(15)} @${String(rate).padStart(5)}  native ${fmt(n)} | 0.5.15 ${fmt(s)} | cpu ×${row.cpuRatio.toFixed(2)} loop ×${row.eventLoopRatio.toFixed(2)}`)
+      console.log(`${op.padEnd(15)} @${String(rate).padStart(5)}  native ${fmt(n)} | 0.5.15 ${fmt(s)} | cpu ×${row.cpuRatio.toFixed(2)} loop ×${row.eventLoopRatio.toFixed(2)} with Redis ×${row.cpuWithRedisRatio.toFixed(2)}`)
     }
   }
   await writeResult('paced', redis, { secondsPerMeasurement: SECONDS, ioThread, busyPollMicros: busyPoll, baseline, rows })
