@@ -243,7 +243,11 @@ impl NativeStore {
           });
         }
       }
-      Runner::IoThread { busy_poll, settle } => io_thread::run(*busy_poll, settle.clone(), id, call),
+      Runner::IoThread { busy_poll, settle } => {
+        #[cfg(not(target_os = "linux"))]
+        let _ = calls;
+        io_thread::run(*busy_poll, settle.clone(), id, call)
+      }
     }
   }
 }

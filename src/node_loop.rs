@@ -75,7 +75,7 @@ const MIN_ROUNDS: usize = 2;
 /// rest (100k calls made at once: ~2x the throughput of waiting for the loop). Counted in calls,
 /// not batches: calls spread over a loop iteration's callbacks come one per batch, and starting
 /// them four at a time cost a paced `kv.get` a turn and a write per four calls (at 20000/s
-/// 26–31 µs of CPU per call against 20–24 µs when they all went in one).
+/// 27–31 µs of CPU per call against 21–23 µs when they all went in one).
 const FLUSH_AT: usize = 64;
 
 /// Turns in one wake-up at most, while the calls that outcomes let go on make calls of their own.
@@ -273,10 +273,9 @@ impl NodeLoop {
 
   /// Queues the task of a batch of `calls` calls; it starts before the event loop next waits
   /// (see the module doc), or at once with the batches queued before it when they hold
-  /// `FLUSH_AT` calls, or when it is made while
-  /// outcomes are delivered: a caller going on after its await keeps Redis busy at once, as
-  /// Redis has just answered it (64 calls in flight: `kv.set` 340–367k/s against 190–240k/s
-  /// when they waited for the delivery to end).
+  /// `FLUSH_AT` calls, or when it is made while outcomes are delivered: a caller going on after
+  /// its await keeps Redis busy at once, as Redis has just answered it (64 calls in flight:
+  /// `kv.set` 340–367k/s against 190–240k/s when they waited for the delivery to end).
   pub fn run(&self, calls: usize, task: impl std::future::Future<Output = ()> + Send + 'static) {
     self.in_flight.set(self.in_flight.get() + 1);
     self.queued_calls.set(self.queued_calls.get() + calls);
