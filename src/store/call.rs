@@ -34,11 +34,15 @@ impl Origin {
   /// This call as `cmds`, then `finish` on their replies (Redis refusals excluded: the first one
   /// fails the call).
   pub fn call(&self, kind: Kind, cmds: Vec<redis::Cmd>, finish: impl FnOnce(Vec<Value>) -> Result<String> + Send + 'static) -> Call {
+    self.finished_by(kind, cmds, Finish::All(Box::new(finish)))
+  }
+
+  fn finished_by(&self, kind: Kind, cmds: Vec<redis::Cmd>, finish: Finish) -> Call {
     Call {
       origin: self.clone(),
       kind,
       cmds,
-      finish: Finish::All(Box::new(finish)),
+      finish,
       refine: |e| e,
       steps: None,
     }
@@ -55,10 +59,7 @@ impl Origin {
 
   /// This call as one command whose reply is the result.
   pub fn one(&self, kind: Kind, cmd: redis::Cmd, finish: fn(Value) -> Result<String>) -> Call {
-    Call {
-      finish: Finish::One(finish),
-      ..self.call(kind, vec![cmd], |_| Ok(String::new()))
-    }
+    self.finished_by(kind, vec![cmd], Finish::One(finish))
   }
 }
 
