@@ -2,7 +2,7 @@
 # Builds the addon for every napi target that builds on a Debian 12 (bookworm) x86_64 machine,
 # checks each binary, and runs a round trip of each tier where an emulator can load it:
 #
-#   bash scripts/build-all.sh            # or: npm run build:all (about 45 minutes on 2 cores)
+#   bash scripts/build-all.sh            # or: npm run build:all (26-45 minutes on 2 cores)
 #   bash scripts/build-all.sh linux-arm64-gnu win32-x64-msvc   # only these
 #
 # Run it as root: it installs what it needs (apt-get, pip; the checks fetch npm's node builds)
