@@ -104,6 +104,37 @@ describe('index writes in steps', () => {
   })
 })
 
+describe('a slot half-way through a move', () => {
+  test("an entry added again while its metadata's slot is migrating gets exactly the new metadata", async () => {
+    const store = onCluster()
+    const key = `moving:${randomUUID()}`
+    const meta = `${key}:meta:e1`
+    const sourcePort = await cluster.primaryOf(meta)
+    const nodes = await cluster.nodes()
+    const source = nodes.find((n) => n.port === sourcePort)
+    const target = nodes.find((n) => n.primary && n.id !== source.id && !n.failed)
+    const [from, to] = [cluster.admin(source.port), cluster.admin(target.port)]
+    const slot = await from.cluster('KEYSLOT', meta)
+    try {
+      await store.index.add(key, 'e1', 1, { n: 1, old: true })
+      // the slot's keys are still on the source: a script there may touch them, but not one that
+      // is missing (Redis would send it to the target), so the hash must never be absent
+      await to.cluster('SETSLOT', slot, 'IMPORTING', source.id)
+      await from.cluster('SETSLOT', slot, 'MIGRATING', target.id)
+      await store.index.add(key, 'e1', 2, { n: 2 })
+      const entry = await store.index.get(key, 'e1')
+      expect(entry).toMatchObject({ id: 'e1', score: 2, metadata: { n: 2 } })
+      expect(entry.metadata.old).toBeUndefined()
+    } finally {
+      await from.cluster('SETSLOT', slot, 'STABLE')
+      await to.cluster('SETSLOT', slot, 'STABLE')
+      from.disconnect()
+      to.disconnect()
+      await store.close()
+    }
+  })
+})
+
 describe('load', () => {
   test('64 reads of 1000 entries at once all answer: wide reads wait for room instead of timing out', async () => {
     const store = onCluster()

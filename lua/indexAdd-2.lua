@@ -23,16 +23,29 @@ if previous then
 end
 local kept = ARGV[3] == '1' or previous
 -- The first write is one Redis refuses when out of memory (or on a key of another type), so a
--- refused call writes nothing: once a script has written, Redis lets it finish. (DEL is not
--- refused, so it never goes first.)
+-- refused call writes nothing: once a script has written, Redis lets it finish. (DEL and HDEL are
+-- not refused, so they never go first.)
 if index then
   rcall('ZADD', index, ARGV[1], ARGV[2])
-elseif kept then
-  rcall('HSET', meta, 'version', version)
 end
-rcall('DEL', meta)
-if kept then
-  rcall('HSET', meta, 'version', version)
-  in_slices('HSET', meta, ARGV, 4)
+if not kept then
+  rcall('DEL', meta)
+  return version
 end
+-- The hash is replaced field by field, never deleted and made again: on a cluster, while its slot
+-- moves to another node, a script may touch only keys that exist (Redis refuses the rest as
+-- "non local"), and one that deleted the hash failed half-way with the metadata gone.
+rcall('HSET', meta, 'version', version)
+local given = {}
+for i = 4, #ARGV, 2 do
+  given[ARGV[i]] = true
+end
+local stale = {}
+for _, field in ipairs(rcall('HKEYS', meta)) do
+  if field ~= 'version' and not given[field] then
+    stale[#stale + 1] = field
+  end
+end
+in_slices('HDEL', meta, stale, 1)
+in_slices('HSET', meta, ARGV, 4)
 return version
