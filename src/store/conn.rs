@@ -124,6 +124,11 @@ impl Sequence {
 }
 
 impl Ticket {
+  /// Whether every earlier ticket is done already (the usual case: a call then sets up no wait).
+  fn is_due(&self) -> bool {
+    *self.sequence.served.borrow() >= self.number
+  }
+
   /// Waits until every earlier ticket is done.
   async fn turn(&self) {
     let mut served = self.sequence.served.subscribe();
@@ -266,7 +271,7 @@ impl Connector {
       Some(_) => CALL.try_with(|c| c.ticket.borrow_mut().take()).ok().flatten(),
       None => None,
     };
-    if let Some(ticket) = &_ticket {
+    if let Some(ticket) = _ticket.as_ref().filter(|ticket| !ticket.is_due()) {
       if tokio::time::timeout_at(deadline, ticket.turn()).await.is_err() {
         return Err(self.unavailable());
       }
