@@ -3,7 +3,7 @@
 // throwaway Redis. Per operation and rate: process CPU time per call (all threads), the event
 // loop's busy time per call, Redis's own CPU time per call, and p50/p99 latency.
 //   npm run bench:paced                       # every operation at 1000, 5000 and 20000 calls/s
-//   PACED_RATES=1000 PACED_SECONDS=1 npm run bench:paced
+//   PACED_RATES=1000 PACED_SECONDS=2 PACED_ROUNDS=5 npm run bench:paced
 //   PACED_ONLY=kv.get,kv.set npm run bench:paced
 //   BENCH_IO_THREAD=1 npm run bench:paced      # this package with ioThread: true
 //   BENCH_IO_THREAD=1 BENCH_BUSY_POLL=0 npm run bench:paced      # …and busyPollMicros: 0
@@ -13,9 +13,15 @@
 // figures include the pacer's own cost, the same for both adapters; the JSON also has them with
 // a baseline run of the pacer (calls that do nothing) subtracted ("net"), which overstates the
 // pacer's share (its wake-ups coincide with the calls' own).
+//
+// Rounds: each op and rate is measured PACED_ROUNDS times, the two adapters in turns (which goes
+// first alternates), and each figure is the median over the rounds; a ratio is the median of the
+// rounds' ratios, with their lowest and highest beside it. On a shared VM one measurement can be
+// off by a fifth either way; adjacent measurements of the two adapters drift together.
 import { performance } from 'node:perf_hooks'
 import { openAdapters, redisCpuMs, writeResult } from './setup.mjs'
-const SECONDS = Number(process.env.PACED_SECONDS ?? 2)
+const SECONDS = Number(process.env.PACED_SECONDS ?? 1)
+const ROUNDS = Number(process.env.PACED_ROUNDS ?? 3)
 const RATES = (process.env.PACED_RATES ?? '1000,5000,20000').split(',').map(Number)
 const ONLY = process.env.PACED_ONLY?.split(',')
 /** Calls outstanding at most; a rate an adapter cannot sustain shows as a lower achieved rate. */
@@ -82,6 +88,29 @@ async function paced(op, rate, redis) {
   }
 }
 
+/** A round's ratios of this package's figures to 0.5.15's. */
+function ratios(n, s) {
+  return {
+    cpuRatio: n.cpuUsPerCall / s.cpuUsPerCall,
+    eventLoopRatio: n.eventLoopUsPerCall / s.eventLoopUsPerCall,
+    // what the call costs the process and Redis together (both on the bill when they share a host)
+    cpuWithRedisRatio: (n.cpuUsPerCall + n.redisCpuUsPerCall) / (s.cpuUsPerCall + s.redisCpuUsPerCall),
+  }
+}
+
+function median(values) {
+  const sorted = [...values].sort((a, b) => a - b)
+  const mid = sorted.length >> 1
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
+}
+
+/** Each figure's median over the rounds' measurements of one adapter. */
+function medianOf(measurements) {
+  const out = {}
+  for (const key of Object.keys(measurements[0])) out[key] = median(measurements.map((m) => m[key]))
+  return out
+}
+
 function operations(store, tag) {
   const k = (s) => `paced:${tag}:${s}`
   return {
@@ -116,30 +145,42 @@ try {
   for (const rate of RATES) baseline[rate] = await paced(() => Promise.resolve(), rate, redis)
 
   const rows = []
+  const names = Object.keys(adapters)
   for (const op of Object.keys(ops.native)) {
     if (ONLY && !ONLY.some((o) => op.startsWith(o))) continue
     for (const rate of RATES) {
-      const row = { op, rate }
-      for (const name of Object.keys(adapters)) {
+      const rounds = []
+      for (const name of names) {
         const fn = ops[name][op]
         for (let i = 0; i < 200; i++) await fn(i) // warm up: connections, scripts, JIT
-        await sleep(20)
-        const r = await paced(fn, rate, redis)
-        r.netCpuUsPerCall = r.cpuUsPerCall - baseline[rate].cpuUsPerCall
-        r.netEventLoopUsPerCall = r.eventLoopUsPerCall - baseline[rate].eventLoopUsPerCall
-        row[name] = r
       }
+      for (let round = 0; round < ROUNDS; round++) {
+        const measured = {}
+        for (const name of round % 2 ? [...names].reverse() : names) {
+          await sleep(20)
+          const r = await paced(ops[name][op], rate, redis)
+          r.netCpuUsPerCall = r.cpuUsPerCall - baseline[rate].cpuUsPerCall
+          r.netEventLoopUsPerCall = r.eventLoopUsPerCall - baseline[rate].eventLoopUsPerCall
+          measured[name] = r
+        }
+        rounds.push({ ...measured, ...ratios(measured.native, measured['0.5.15']) })
+      }
+      const row = { op, rate, rounds }
+      for (const name of names) row[name] = medianOf(rounds.map((r) => r[name]))
+      for (const ratio of Object.keys(ratios(row.native, row['0.5.15']))) {
+        const each = rounds.map((r) => r[ratio])
+        row[ratio] = median(each)
+        row[`${ratio}Range`] = [Math.min(...each), Math.max(...each)]
+      }
+      rows.push(row)
       const n = row.native
       const s = row['0.5.15']
-      row.cpuRatio = n.cpuUsPerCall / s.cpuUsPerCall
-      row.eventLoopRatio = n.eventLoopUsPerCall / s.eventLoopUsPerCall
-      row.cpuWithRedisRatio = (n.cpuUsPerCall + n.redisCpuUsPerCall) / (s.cpuUsPerCall + s.redisCpuUsPerCall)
-      rows.push(row)
+      const range = (ratio) => `×${row[ratio].toFixed(2)} (${row[`${ratio}Range`].map((v) => v.toFixed(2)).join('–')})`
       const fmt = (r) => `${Math.round(r.achieved).toString().padStart(6)}/s cpu ${r.cpuUsPerCall.toFixed(1).padStart(6)} µs loop ${r.eventLoopUsPerCall.toFixed(1).padStart(5)} µs redis ${r.redisCpuUsPerCall.toFixed(1).padStart(5)} µs p50 ${r.p50.toFixed(3)} p99 ${r.p99.toFixed(3)}`
-      console.log(`${op.padEnd(15)} @${String(rate).padStart(5)}  native ${fmt(n)} | 0.5.15 ${fmt(s)} | cpu ×${row.cpuRatio.toFixed(2)} loop ×${row.eventLoopRatio.toFixed(2)} with Redis ×${row.cpuWithRedisRatio.toFixed(2)}`)
+      console.log(`${op.padEnd(15)} @${String(rate).padStart(5)}  native ${fmt(n)} | 0.5.15 ${fmt(s)} | cpu ${range('cpuRatio')} loop ${range('eventLoopRatio')} with Redis ${range('cpuWithRedisRatio')}`)
     }
   }
-  await writeResult('paced', redis, { secondsPerMeasurement: SECONDS, ioThread, busyPollMicros: busyPoll, baseline, rows })
+  await writeResult('paced', redis, { secondsPerMeasurement: SECONDS, rounds: ROUNDS, ioThread, busyPollMicros: busyPoll, baseline, rows })
 } finally {
   await close()
 }

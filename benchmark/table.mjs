@@ -10,21 +10,28 @@ if (result.rows[0]?.rate !== undefined) {
 }
 
 /** A results file of paced.mjs as the README's paced table. */
-function pacedTable({ rows, date }) {
+function pacedTable({ rows, date, rounds }) {
   const us = (v) => Math.round(v)
   const ms = (v) => v.toFixed(3)
-  // what the call costs the process and Redis together (both on the user's bill when they share a host)
+  // what the call costs the process and Redis together (both on the user's bill when they share a
+  // host); files from before the rounds have no cpuWithRedisRatio
   const withRedis = (n, s) => (n.cpuUsPerCall + n.redisCpuUsPerCall) / (s.cpuUsPerCall + s.redisCpuUsPerCall)
+  // a ratio, with the lowest and highest of the rounds where there were several
+  const ratio = (row, name, value = row[name]) => {
+    const range = row[`${name}Range`]
+    return range && range[0] !== range[1] ? `${value.toFixed(2)} (${range.map((v) => v.toFixed(2)).join('–')})` : value.toFixed(2)
+  }
   console.log('| op @ calls/s | CPU µs/call: native | 0.5.15 | ratio | event loop µs/call: native | 0.5.15 | ratio | Redis µs/call: native / 0.5.15 | ratio of CPU with Redis\'s | p50 ms: native / 0.5.15 | p99 ms: native / 0.5.15 |')
   console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|')
-  for (const { op, rate, native: n, '0.5.15': s, cpuRatio, eventLoopRatio } of rows) {
+  for (const row of rows) {
+    const { op, rate, native: n, '0.5.15': s } = row
     const short = [['0.5.15', s], ['native', n]].filter(([, r]) => r.achieved < rate * 0.95).map(([name, r]) => `${name} reached ${Math.round(r.achieved).toLocaleString('en')}/s`)
     const label = `${op} @ ${rate}${short.length ? ` (${short.join('; ')})` : ''}`
     console.log(
-      `| ${label} | ${us(n.cpuUsPerCall)} | ${us(s.cpuUsPerCall)} | ${cpuRatio.toFixed(2)} | ${us(n.eventLoopUsPerCall)} | ${us(s.eventLoopUsPerCall)} | ${eventLoopRatio.toFixed(2)} | ${us(n.redisCpuUsPerCall)} / ${us(s.redisCpuUsPerCall)} | ${withRedis(n, s).toFixed(2)} | ${ms(n.p50)} / ${ms(s.p50)} | ${ms(n.p99)} / ${ms(s.p99)} |`,
+      `| ${label} | ${us(n.cpuUsPerCall)} | ${us(s.cpuUsPerCall)} | ${ratio(row, 'cpuRatio')} | ${us(n.eventLoopUsPerCall)} | ${us(s.eventLoopUsPerCall)} | ${ratio(row, 'eventLoopRatio')} | ${us(n.redisCpuUsPerCall)} / ${us(s.redisCpuUsPerCall)} | ${ratio(row, 'cpuWithRedisRatio', row.cpuWithRedisRatio ?? withRedis(n, s))} | ${ms(n.p50)} / ${ms(s.p50)} | ${ms(n.p99)} / ${ms(s.p99)} |`,
     )
   }
-  console.log(`\n${date}`)
+  console.log(`\n${date}${rounds > 1 ? `; each figure the median of ${rounds} rounds, a ratio the median of the rounds' ratios (their lowest–highest)` : ''}`)
 }
 
 const ops = (r) => (r ? Math.round(r.opsPerSec).toLocaleString('en') : '')
