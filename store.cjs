@@ -92,11 +92,55 @@ function rejectUnrepresentable(key, value) {
   }
 }
 
+// Nesting the fast check follows at most; deeper values (or cyclic ones) take the replacer path.
+const PLAIN_DEPTH = 64
+
+// Whether `value` is plain data that JSON.stringify writes as it is: strings, booleans, finite
+// numbers, null, and arrays and prototype-less or plain objects of those (undefined members are
+// dropped as JSON drops them). Anything else, even what JSON would write correctly (a Date), is
+// left to the replacer, which also words the errors.
+function isPlainData(value, depth) {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+    case 'undefined':
+      return true
+    case 'number':
+      return Number.isFinite(value)
+    case 'object': {
+      if (value === null) return true
+      if (depth === PLAIN_DEPTH) return false
+      if (Array.isArray(value)) {
+        for (let i = 0; i < value.length; i++) if (!isPlainData(value[i], depth + 1)) return false
+        return true
+      }
+      const proto = Object.getPrototypeOf(value)
+      if ((proto !== Object.prototype && proto !== null) || typeof value.toJSON === 'function') return false
+      for (const key in value) if (!isPlainData(value[key], depth + 1)) return false
+      return true
+    }
+    default:
+      return false
+  }
+}
+
+// The fields of an event as stored: its own, but the id and ts the store gives it. Copied one by
+// one: JSON.stringify writes an object made by spreading (`{ ...fields, ts }`) at half the speed
+// of one built by assignment (1.9 against 0.9 µs for a typical event).
+function stored(event) {
+  const fields = {}
+  for (const key in event) if (key !== 'id' && key !== 'ts' && Object.hasOwn(event, key)) fields[key] = event[key]
+  fields.ts = Date.now()
+  return fields
+}
+
 function toJson(value, name, op) {
   if (value === undefined) throw invalid(`${op}: ${name} is undefined`)
   let json
   try {
-    json = JSON.stringify(value, rejectUnrepresentable)
+    // A replacer turns off JSON.stringify's fast path: with it a kv.set value took 1.0 µs and an
+    // event 2.2 µs, checked first and written without it 0.34 and 1.2 µs.
+    json = isPlainData(value, 0) ? JSON.stringify(value) : JSON.stringify(value, rejectUnrepresentable)
   } catch (err) {
     if (err instanceof StoreError) throw invalid(`${op}: ${name}: ${err.message}`)
     throw invalid(`${op}: ${name} is not representable in JSON (${err.message.split('\n')[0]})`)
@@ -346,10 +390,10 @@ class RedisStore {
           const op = 'stream.append'
           str(subject, 'subject', op)
           object(event, 'event', op)
-          const { id: _id, ts: _ts, ...fields } = event
-          json = toJson({ ...fields, ts: Date.now() }, 'event', op)
+          json = toJson(stored(event), 'event', op)
           return `["stream.append",${q(subject)},${json}]`
-        }).then((entryId) => ({ id: entryId, ...JSON.parse(json) }))
+          // as a read returns it: the id first, then the stored fields (json ends with ts)
+        }).then((entryId) => JSON.parse(`{"id":${q(entryId)},${json.slice(1)}`))
       },
       read: (subject, opts) =>
         call(READ, subject, () => {
