@@ -54,6 +54,19 @@ export function contractSuite(name, makeStore, { expectedFailures = [], rawUrl, 
         expect(read).toEqual(rec)
       })
 
+      it('an event field named __proto__ is kept as a field, and an id or ts given is replaced', async () => {
+        const event = JSON.parse('{"type":"t","__proto__":{"x":1},"id":"0-1","ts":5}')
+        const rec = await store.stream.append(k('protoevent'), event)
+        expect(Object.getPrototypeOf(rec)).toBe(Object.prototype)
+        expect(Object.hasOwn(rec, '__proto__')).toBe(true)
+        expect(rec.__proto__).toEqual({ x: 1 })
+        expect(rec.id).not.toBe('0-1')
+        expect(rec.ts).not.toBe(5)
+        const [read] = await store.stream.read(k('protoevent'))
+        expect(read).toEqual(rec)
+        expect(Object.hasOwn(read, '__proto__')).toBe(true)
+      })
+
       it('types filter returns up to limit matching events', async () => {
         for (let i = 0; i < 12; i++) await store.stream.append(k('mixed'), { type: i % 3 === 0 ? 'b' : 'a', data: i })
         const got = await store.stream.read(k('mixed'), { types: ['b'], limit: 4 })
