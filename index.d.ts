@@ -21,6 +21,13 @@ export declare class NativeStore {
   close(): void
   get closed(): boolean
   /**
+   * Whether `flush` (which sends the calls the wrapper holds) will be called before the event
+   * loop next waits for I/O; false means the wrapper sends them itself, at the end of the
+   * current task: on the I/O thread, or while outcomes are delivered (see
+   * `NodeLoop::defer_flush`).
+   */
+  deferFlush(flush: () => void): boolean
+  /**
    * Runs `calls` calls in one crossing (see src/store/batch.rs for the format of `ops`).
    * `ordered` puts their reads behind the writes already asked for. The outcome goes to
    * `settle` under `id`.

@@ -7,10 +7,10 @@ const { inspect, types } = require('node:util')
 const { NativeStore } = require('./native.cjs').loadNative()
 
 const LOG_PREFIX = '[adapter-store-redis]'
-// The calls of one tick cross to Rust in slices of this many, each one pipeline: Redis works on
-// one slice while the replies of the one before travel back and let their callers go on, so the
+// Calls cross to Rust in batches of this many at most, each one pipeline: Redis works on one
+// batch while the replies of the one before travel back and let their callers go on, so the
 // calls overlap as if each were sent alone, for a sixteenth of the crossings. (64 in flight on
-// two cores: ~2x the throughput of one batch per tick; slices of 8 or 32 did less well.)
+// two cores: ~2x the throughput of one batch per tick; batches of 8 or 32 did less well.)
 const SLICE = 16
 
 /** A failed store operation. `code` is one of the codes listed in the README. */
@@ -326,11 +326,12 @@ function idleTimer() {
   return timer
 }
 
-// Schedules the microtask that sends a tick's calls: queueMicrotask costs three times as much
-// (Node makes an AsyncResource and a bound function for each).
+// Schedules the microtask that sends a task's calls where the event loop cannot send them (see
+// #scheduleFlush): queueMicrotask costs three times as much (Node makes an AsyncResource and a
+// bound function for each).
 const RESOLVED = Promise.resolve()
 
-// How a call travels: in this tick's batch of reads or of writes, or now, in a batch of its own
+// How a call travels: in this loop iteration's batch of reads or of writes, or now, in a batch of its own
 // (a read that pages, kv.clear, a retrying update), so that no batch waits for it.
 const READ = 0
 const WRITE = 1
@@ -349,16 +350,18 @@ class RedisStore {
   #inFlight = []
   #freeIds = []
   #batchesInFlight = 0
-  /** Holds the event loop open while calls are in flight (the native callback does not). */
+  /** Holds the event loop open while calls wait or are in flight (the native callback does not). */
   #keepAlive
   #inOutage = false
   /**
-   * Calls made in the current tick, reads and writes apart: [JSON of the call, resolve, reject,
-   * key of a write]. Reads travel on their own connection, except those of a key with a write
-   * in flight, which join the writes (see #mustFollowWrites).
+   * Calls not yet sent, reads and writes apart: [JSON of the call, resolve, reject, key of a
+   * write]. Reads travel on their own connection, except those of a key with a write in flight,
+   * which join the writes (see #mustFollowWrites).
    */
   #reads = []
   #writes = []
+  /** #flushAll will run: before the event loop next waits, or at the end of this task. */
+  #flushScheduled = false
   /**
    * Keys with writes in flight, and how many: a dictionary (an object without prototype), not a
    * Map, for the reason given at #inFlight.
@@ -366,9 +369,13 @@ class RedisStore {
   #pendingWrites = Object.create(null)
   /** kv.clear calls in flight. */
   #clearing = 0
-  /** Send this tick's calls, once the code that made them is done (a microtask). */
-  #flushReads = () => this.#flush(true)
-  #flushWrites = () => this.#flush(false)
+  /** Sends the calls waiting (see #scheduleFlush). */
+  #flushAll = () => {
+    this.#flushScheduled = false
+    this.#flush(false)
+    this.#flush(true)
+    this.#releaseIfIdle()
+  }
   #stream
   #index
   #kv
@@ -508,7 +515,7 @@ class RedisStore {
   /** Closes the connection. Final: later calls reject with code CLOSED. A second close is harmless. */
   async close() {
     this.#native.close()
-    if (this.#batchesInFlight === 0) this.#dropKeepAlive()
+    if (this.#batchesInFlight === 0 && !this.#flushScheduled) this.#dropKeepAlive()
   }
 
   /** `host:port` of the Redis server, or with Sentinel the primary's name and the sentinels (never the credentials). */
@@ -557,22 +564,33 @@ class RedisStore {
     return new Promise((resolve, reject) => {
       const call = [json, resolve, reject, kind === WRITE ? key : undefined]
       if (alone) {
-        // behind the writes of this tick still queued
+        // behind the writes still waiting to be sent
         if (onWrites && this.#writes.length > 0) this.#flush(false)
         return this.#send([call], onWrites)
       }
       const queue = onWrites ? this.#writes : this.#reads
-      if (queue.push(call) === 1) RESOLVED.then(onWrites ? this.#flushWrites : this.#flushReads)
+      // a burst: a full batch goes now, so that Redis works on it while JS makes the rest
+      if (queue.push(call) === SLICE) this.#flush(!onWrites)
+      if (!this.#flushScheduled) this.#scheduleFlush()
     })
+  }
+
+  // The calls of a loop iteration's callbacks (a server's requests, each from a callback of its
+  // own) wait to be sent together, before the event loop next waits for I/O: one batch, and
+  // one crossing, task and outcome for all of them. Where the native side cannot call back then
+  // (on the I/O thread) or is delivering outcomes (a caller going on after an await keeps Redis
+  // busy at once), they go at the end of the task that made them (a microtask).
+  #scheduleFlush() {
+    this.#flushScheduled = true
+    this.#hold()
+    if (!this.#native.deferFlush(this.#flushAll)) RESOLVED.then(this.#flushAll)
   }
 
   #flush(isRead) {
     const calls = isRead ? this.#reads : this.#writes
     if (isRead) this.#reads = []
     else this.#writes = []
-    if (calls.length === 0) return
-    if (calls.length <= SLICE) return this.#send(calls, !isRead)
-    for (let i = 0; i < calls.length; i += SLICE) this.#send(calls.slice(i, i + SLICE), !isRead)
+    if (calls.length > 0) this.#send(calls, !isRead)
   }
 
   // Sends calls as one batch (src/store/batch.rs); its outcome comes to #settled by id.
@@ -589,12 +607,22 @@ class RedisStore {
       return
     }
     this.#inFlight[id] = [calls, onWrites]
-    if (++this.#batchesInFlight === 1) {
-      // after close() (a call then only learns CLOSED) the timer may be gone
-      this.#keepAlive ??= idleTimer()
-      this.#keepAlive.store = this
-      this.#keepAlive.ref()
-    }
+    if (++this.#batchesInFlight === 1) this.#hold()
+  }
+
+  // The keep-alive timer holds the store and the event loop while calls wait or are in flight.
+  #hold() {
+    // after close() (a call then only learns CLOSED) the timer may be gone
+    this.#keepAlive ??= idleTimer()
+    this.#keepAlive.store = this
+    this.#keepAlive.ref()
+  }
+
+  #releaseIfIdle() {
+    if (this.#batchesInFlight > 0 || this.#flushScheduled || this.#keepAlive === null) return
+    this.#keepAlive.store = null
+    this.#keepAlive.unref()
+    if (this.closed) this.#dropKeepAlive()
   }
 
   #dropKeepAlive() {
@@ -608,11 +636,7 @@ class RedisStore {
     const [calls, onWrites] = this.#inFlight[id]
     this.#inFlight[id] = undefined
     this.#freeIds.push(id)
-    if (--this.#batchesInFlight === 0) {
-      this.#keepAlive.store = null
-      this.#keepAlive.unref()
-      if (this.closed) this.#dropKeepAlive()
-    }
+    if (--this.#batchesInFlight === 0) this.#releaseIfIdle()
     if (code !== '') return this.#refused(calls, onWrites, new StoreError(code, payload))
     const results = JSON.parse(payload)
     for (let i = 0; i < calls.length; i++) {

@@ -211,6 +211,22 @@ impl NativeStore {
     self.store.is_closed()
   }
 
+  /// Whether `flush` (which sends the calls the wrapper holds) will be called before the event
+  /// loop next waits for I/O; false means the wrapper sends them itself, at the end of the
+  /// current task: on the I/O thread, or while outcomes are delivered (see
+  /// `NodeLoop::defer_flush`).
+  #[napi]
+  pub fn defer_flush(&self, flush: Function<(), ()>) -> bool {
+    match &self.runner {
+      #[cfg(target_os = "linux")]
+      Runner::NodeLoop(_) => NodeLoop::current().is_some_and(|node_loop| node_loop.defer_flush(flush.raw())),
+      Runner::IoThread { .. } => {
+        let _ = flush;
+        false
+      }
+    }
+  }
+
   /// Runs `calls` calls in one crossing (see src/store/batch.rs for the format of `ops`).
   /// `ordered` puts their reads behind the writes already asked for. The outcome goes to
   /// `settle` under `id`.

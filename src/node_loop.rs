@@ -4,9 +4,12 @@
 //! back: two wake-ups of a sleeping thread, which on a VM cost more CPU and latency than the
 //! Redis round trip itself (README, Performance). Here each JS thread that makes a store gets a
 //! current-thread runtime of its own, the way Deno runs tokio beside V8:
-//! - `batch()` queues the call's task; before the event loop next waits for I/O (a libuv
-//!   prepare handle), the runtime is turned: the calls queued since the last turn run until they
-//!   wait, and their requests leave in one write per connection;
+//! - a store with calls made since the loop last turned asks to be flushed (`defer_flush`):
+//!   before the event loop next waits for I/O (a libuv prepare handle), each such store sends
+//!   its calls as one batch, however many callbacks of the loop iteration made them;
+//! - `batch()` queues the batch's task; after the flushes the runtime is turned: the calls
+//!   queued since the last turn run until they wait, and their requests leave in one write per
+//!   connection;
 //! - libuv watches the runtime's epoll descriptor beside Node's own (an epoll descriptor is
 //!   readable while any socket registered in it is ready, or another thread woke the runtime),
 //!   and turns the runtime when it is: replies are read, decoded and their calls finished;
@@ -171,6 +174,8 @@ pub struct NodeLoop {
   resource: sys::napi_ref,
   context: sys::napi_async_context,
   listeners: RefCell<Vec<Listener>>,
+  /// The flush functions of stores with calls waiting in JS (see `defer_flush`).
+  flushes: RefCell<Vec<sys::napi_ref>>,
   in_flight: Cell<usize>,
   turning: Cell<bool>,
   work_left: Cell<bool>,
@@ -236,6 +241,7 @@ impl NodeLoop {
       resource: resource_ref,
       context,
       listeners: RefCell::new(Vec::new()),
+      flushes: RefCell::new(Vec::new()),
       in_flight: Cell::new(0),
       turning: Cell::new(false),
       work_left: Cell::new(false),
@@ -269,6 +275,25 @@ impl NodeLoop {
     });
     self.arm_timer();
     outbox
+  }
+
+  /// Calls `flush`, a store's JS function that sends the calls it holds, before the event loop
+  /// next waits, so that the calls of a loop iteration's callbacks (a server's requests) travel
+  /// as one batch: one crossing, one task and one outcome instead of one per callback (a paced
+  /// `kv.get` at 5000/s: 14 µs of CPU per call against 17 µs with a batch per callback). The
+  /// reference holds the function, and so the store, until then. False while outcomes are being
+  /// delivered: the store sends its calls at once (see `run`).
+  pub fn defer_flush(&self, flush: sys::napi_value) -> bool {
+    if self.delivering.get() {
+      return false;
+    }
+    let mut flush_ref = ptr::null_mut();
+    if unsafe { sys::napi_create_reference(self.env, flush, 1, &mut flush_ref) } != sys::Status::napi_ok {
+      return false;
+    }
+    self.flushes.borrow_mut().push(flush_ref);
+    unsafe { uv_prepare_start(self.prepare, on_wake) };
+    true
   }
 
   /// Queues the task of a batch of `calls` calls; it starts before the event loop next waits
@@ -327,6 +352,7 @@ impl NodeLoop {
   /// outcomes to JS, and turns again for the calls that made.
   fn woken(&self) {
     for _ in 0..TURNS_PER_WAKE_UP {
+      self.flush_stores();
       self.turn(self.take_queued());
       self.deliver();
       // calls started while outcomes were delivered may have finished already
@@ -334,16 +360,34 @@ impl NodeLoop {
         break;
       }
     }
-    if self.queued.borrow().is_empty() {
+    if self.queued.borrow().is_empty() && self.flushes.borrow().is_empty() {
       unsafe { uv_prepare_stop(self.prepare) };
     }
     self.arm_timer();
   }
 
+  /// Calls the flush functions of the stores that asked (see `defer_flush`).
+  fn flush_stores(&self) {
+    let flushes = std::mem::take(&mut *self.flushes.borrow_mut());
+    if flushes.is_empty() {
+      return;
+    }
+    unsafe {
+      self.in_callback_scope(|env, receiver| {
+        for flush_ref in flushes {
+          let mut flush = ptr::null_mut();
+          sys::napi_get_reference_value(env, flush_ref, &mut flush);
+          sys::napi_delete_reference(env, flush_ref);
+          call_function(env, receiver, flush, &[]);
+        }
+      })
+    };
+  }
+
   /// Turns the runtime again at once when calls or outcomes wait or a turn left work, else at
   /// the tick (none once this thread has no store).
   fn arm_timer(&self) {
-    let due = if self.work_left.get() || !self.queued.borrow().is_empty() || self.has_outcomes() {
+    let due = if self.work_left.get() || !self.queued.borrow().is_empty() || !self.flushes.borrow().is_empty() || self.has_outcomes() {
       Duration::ZERO
     } else if self.in_flight.get() > 0 || crate::store::conn::reconnecting() {
       TICK_IN_FLIGHT
@@ -393,6 +437,24 @@ impl NodeLoop {
   }
 
   unsafe fn call_js(&self, ready: Vec<(sys::napi_ref, Vec<Outcome>)>) {
+    self.in_callback_scope(|env, receiver| {
+      for (settle, outcomes) in ready {
+        let mut function = ptr::null_mut();
+        sys::napi_get_reference_value(env, settle, &mut function);
+        for (id, code, payload) in outcomes {
+          let mut args = [ptr::null_mut(); 3];
+          sys::napi_create_uint32(env, id, &mut args[0]);
+          sys::napi_create_string_utf8(env, code.as_ptr().cast(), code.len() as isize, &mut args[1]);
+          sys::napi_create_string_utf8(env, payload.as_ptr().cast(), payload.len() as isize, &mut args[2]);
+          call_function(env, receiver, function, &args);
+        }
+      }
+    });
+  }
+
+  /// Runs `body` with a handle scope and a callback scope open: closing the callback scope runs
+  /// the microtasks (promise reactions) and nextTicks that the JS called queued.
+  unsafe fn in_callback_scope(&self, body: impl FnOnce(sys::napi_env, sys::napi_value)) {
     let env = self.env;
     let mut handles = ptr::null_mut();
     if sys::napi_open_handle_scope(env, &mut handles) != sys::Status::napi_ok {
@@ -405,27 +467,21 @@ impl NodeLoop {
     sys::napi_get_reference_value(env, self.resource, &mut resource);
     sys::napi_get_undefined(env, &mut receiver);
     if sys::napi_open_callback_scope(env, resource, self.context, &mut scope) == sys::Status::napi_ok {
-      for (settle, outcomes) in ready {
-        let mut function = ptr::null_mut();
-        sys::napi_get_reference_value(env, settle, &mut function);
-        for (id, code, payload) in outcomes {
-          let mut args = [ptr::null_mut(); 3];
-          sys::napi_create_uint32(env, id, &mut args[0]);
-          sys::napi_create_string_utf8(env, code.as_ptr().cast(), code.len() as isize, &mut args[1]);
-          sys::napi_create_string_utf8(env, payload.as_ptr().cast(), payload.len() as isize, &mut args[2]);
-          let mut result = ptr::null_mut();
-          if sys::napi_call_function(env, receiver, function, 3, args.as_ptr(), &mut result) == sys::Status::napi_pending_exception {
-            // the wrapper's settle does not throw; if it did, the process learns as of any callback
-            let mut error = ptr::null_mut();
-            sys::napi_get_and_clear_last_exception(env, &mut error);
-            sys::napi_fatal_exception(env, error);
-          }
-        }
-      }
-      // runs the microtasks (promise reactions) and nextTicks the settled calls queued
+      body(env, receiver);
       sys::napi_close_callback_scope(env, scope);
     }
     sys::napi_close_handle_scope(env, handles);
+  }
+}
+
+/// Calls a JS function of the wrapper's; those do not throw, and if one did, the process learns
+/// as of an exception in any callback.
+unsafe fn call_function(env: sys::napi_env, receiver: sys::napi_value, function: sys::napi_value, args: &[sys::napi_value]) {
+  let mut result = ptr::null_mut();
+  if sys::napi_call_function(env, receiver, function, args.len(), args.as_ptr(), &mut result) == sys::Status::napi_pending_exception {
+    let mut error = ptr::null_mut();
+    sys::napi_get_and_clear_last_exception(env, &mut error);
+    sys::napi_fatal_exception(env, error);
   }
 }
 
