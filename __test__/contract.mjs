@@ -400,6 +400,20 @@ export function contractSuite(name, makeStore, { expectedFailures = [], rawUrl, 
         expect(await Promise.all(gets)).toEqual(Array.from({ length: 40 }, (_, i) => i))
       })
 
+      it('calls made by separate callbacks of one loop iteration, as a server makes them, keep their order', async () => {
+        // each call from a callback of its own, all of them run in one iteration of the event loop
+        const fromCallbacks = (n, call) =>
+          Promise.all(Array.from({ length: n }, (_, i) => new Promise((resolve) => setImmediate(() => resolve(call(i))))))
+        for (let round = 0; round < 10; round++) {
+          // more calls than one batch holds, writes and the reads of what they wrote interleaved
+          const got = await fromCallbacks(40, (i) => (i % 2 === 0 ? store.kv.set(k(`cb${i >> 1}`), round * 100 + i) : store.kv.get(k(`cb${i >> 1}`))))
+          expect(got.filter((_, i) => i % 2 === 1)).toEqual(Array.from({ length: 20 }, (_, j) => round * 100 + 2 * j))
+        }
+        await fromCallbacks(30, (i) => store.stream.append(k('cb-stream'), { type: 'step.completed', data: { i } }))
+        const events = await store.stream.read(k('cb-stream'), { limit: 100 })
+        expect(events.map((e) => e.data.i)).toEqual(Array.from({ length: 30 }, (_, i) => i))
+      })
+
       it('a read sees an update of an entry added without metadata, made before it', async () => {
         for (let i = 0; i < 50; i++) {
           await store.index.add(k('bare'), `b${i}`, i)

@@ -51,6 +51,23 @@ test('a call in flight holds the process open until it settles, with nothing els
   expect(out).toBe('settled 1')
 })
 
+test('the calls of a store the program let go of are sent and settle', () => {
+  const url = inject('redisUrl')
+  const out = execFileSync(process.execPath, ['--expose-gc', '--input-type=module', '-e', `
+    import { RedisStore } from '@nvent-addon/adapter-store-redis/store'
+    const make = () => new RedisStore({ connection: { url: ${JSON.stringify(url)} }, logger: false })
+    // not yet sent when the store becomes unreachable
+    const waiting = make().kv.set('package:let-go', 2)
+    gc()
+    await waiting
+    // sent, not yet answered
+    const inFlight = make().kv.get('package:let-go')
+    await new Promise((resolve) => setImmediate(resolve))
+    gc()
+    console.log('settled', await inFlight)`], { cwd: root, encoding: 'utf8' }).trim()
+  expect(out).toBe('settled 2')
+})
+
 describe('the packed tarball', () => {
   const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'))
   const packed = () => JSON.parse(execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root, encoding: 'utf8' }))[0]
