@@ -35,10 +35,12 @@ async function paced(op, rate, redis) {
   const total = Math.round(rate * SECONDS)
   const latencies = []
   let issued = 0
+  let started = 0
   let outstanding = 0
   let skipped = 0
   let errors = 0
   const call = () => {
+    started++
     if (outstanding >= MAX_OUTSTANDING) {
       skipped++
       return
@@ -66,7 +68,8 @@ async function paced(op, rate, redis) {
     }
     tick()
   })
-  while (outstanding > 0) await sleep(1)
+  // the last tick's calls start after it (setImmediate)
+  while (started < issued || outstanding > 0) await sleep(1)
   const elapsed = now() - start
   const cpu = process.cpuUsage(cpuBefore)
   const elu = performance.eventLoopUtilization(eluBefore)
