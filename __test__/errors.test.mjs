@@ -104,7 +104,7 @@ describe('arguments and options', () => {
     }
   })
 
-  test('a bad value fails only its own call, not the others of its tick', async () => {
+  test('a bad value fails only its own call, not the others of its batch', async () => {
     const key = `${uniquePrefix()}deep`
     const deep = JSON.parse('['.repeat(300) + ']'.repeat(300))
     const calls = [store.kv.set(`${key}:1`, deep), store.index.add(`${key}:i`, 'a', 1, { deep }), store.index.add(`${key}:i`, 'b', 2, { ok: 1 })]
