@@ -569,7 +569,8 @@ class RedisStore {
         return this.#send([call], onWrites)
       }
       const queue = onWrites ? this.#writes : this.#reads
-      // a burst: a full batch goes now, so that Redis works on it while JS makes the rest
+      // a burst: a full batch is handed over at once (the runtime starts it once 64 calls wait),
+      // so that Redis works on the first calls while JS makes the rest
       if (queue.push(call) === SLICE) this.#flush(!onWrites)
       if (!this.#flushScheduled) this.#scheduleFlush()
     })
