@@ -4,6 +4,9 @@ import { nativeStore, seedStore } from './support/stores.mjs'
 
 contractSuite('RedisStore (native)', (options) => nativeStore(options))
 
+// On the I/O thread, as the store runs by default outside Linux (and where `ioThread: true`).
+contractSuite('RedisStore (native, I/O thread)', (options) => nativeStore({ ioThread: true, ...options }))
+
 // Each of these is a defect of 0.5.15 listed in store-contract.md (or a rule it predates).
 contractSuite('0.5.15 (ioredis)', (options) => seedStore(options), {
   expectedFailures: [
