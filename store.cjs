@@ -583,7 +583,7 @@ class RedisStore {
   // busy at once), they go at the end of the task that made them (a microtask).
   #scheduleFlush() {
     this.#flushScheduled = true
-    this.#hold()
+    if (this.#batchesInFlight === 0) this.#hold()
     if (!this.#native.deferFlush(this.#flushAll)) RESOLVED.then(this.#flushAll)
   }
 
@@ -611,7 +611,8 @@ class RedisStore {
     if (++this.#batchesInFlight === 1) this.#hold()
   }
 
-  // The keep-alive timer holds the store and the event loop while calls wait or are in flight.
+  // The keep-alive timer holds the store and the event loop while calls wait or are in flight:
+  // taken when a store that had neither gets either, let go when it has neither again.
   #hold() {
     // after close() (a call then only learns CLOSED) the timer may be gone
     this.#keepAlive ??= idleTimer()
@@ -620,7 +621,7 @@ class RedisStore {
   }
 
   #releaseIfIdle() {
-    if (this.#batchesInFlight > 0 || this.#flushScheduled || this.#keepAlive === null) return
+    if (this.#batchesInFlight > 0 || this.#flushScheduled) return
     this.#keepAlive.store = null
     this.#keepAlive.unref()
     if (this.closed) this.#dropKeepAlive()
