@@ -14,10 +14,17 @@
 // a baseline run of the pacer (calls that do nothing) subtracted ("net"), which overstates the
 // pacer's share (its wake-ups coincide with the calls' own).
 //
+// The floor: beside the two adapters, each round also measures a bare socket to the same Redis
+// that writes one PING per call and resolves the call when its reply arrives, with nothing else:
+// no command to build, no reply to decode, no result to make. What it costs is what any adapter
+// whose promise resolves on the JS thread pays at that rate and pace (the pacer, the write, the
+// wake-up for the reply), so its ratio to 0.5.15 is the lowest ratio such an adapter can reach.
+//
 // Rounds: each op and rate is measured PACED_ROUNDS times, the two adapters in turns (which goes
 // first alternates), and each figure is the median over the rounds; a ratio is the median of the
 // rounds' ratios, with their lowest and highest beside it. On a shared VM one measurement can be
 // off by a fifth either way; adjacent measurements of the two adapters drift together.
+import net from 'node:net'
 import { performance } from 'node:perf_hooks'
 import { openAdapters, redisCpuMs, writeResult } from './setup.mjs'
 const SECONDS = Number(process.env.PACED_SECONDS ?? 1)
@@ -91,14 +98,35 @@ async function paced(op, rate, redis) {
   }
 }
 
-/** A round's ratios of this package's figures to 0.5.15's. */
-function ratios(n, s) {
+/** A round's ratios of this package's figures to 0.5.15's, and of the bare socket's. */
+function ratios(n, s, floor) {
   return {
     cpuRatio: n.cpuUsPerCall / s.cpuUsPerCall,
     eventLoopRatio: n.eventLoopUsPerCall / s.eventLoopUsPerCall,
     // what the call costs the process and Redis together (both on the bill when they share a host)
     cpuWithRedisRatio: (n.cpuUsPerCall + n.redisCpuUsPerCall) / (s.cpuUsPerCall + s.redisCpuUsPerCall),
+    floorCpuRatio: floor.cpuUsPerCall / s.cpuUsPerCall,
+    floorEventLoopRatio: floor.eventLoopUsPerCall / s.eventLoopUsPerCall,
   }
+}
+
+/** The floor (see the top of this file): a call is a PING written at once, done at its reply. */
+async function bareSocket({ host, port }) {
+  const socket = net.connect({ host, port, noDelay: true })
+  await new Promise((resolve, reject) => socket.once('connect', resolve).once('error', reject))
+  const waiting = []
+  let head = 0
+  socket.on('data', (chunk) => {
+    // each reply is one line, +PONG
+    for (let i = 0; i < chunk.length; i++) if (chunk[i] === 10) waiting[head++]()
+    if (head === waiting.length) waiting.length = head = 0
+  })
+  const ping = Buffer.from('*1\r\n$4\r\nPING\r\n')
+  const call = () => new Promise((resolve) => {
+    waiting.push(resolve)
+    socket.write(ping)
+  })
+  return { call, close: () => socket.destroy() }
 }
 
 function median(values) {
@@ -135,7 +163,8 @@ async function fixtures(store, tag) {
   await store.kv.set(k('kv'), { owner: 'worker-1', at: 1_700_000_000_000 })
 }
 
-const { redis, adapters, busyPoll, ioThread, close } = await openAdapters()
+const { redis, connection, adapters, busyPoll, ioThread, close } = await openAdapters()
+const floor = await bareSocket(connection)
 
 try {
   const ops = {}
@@ -143,12 +172,13 @@ try {
     await fixtures(store, name)
     ops[name] = operations(store, name)
   }
+  ops.floor = Object.fromEntries(Object.keys(ops.native).map((op) => [op, floor.call]))
   // what the pacer itself costs, subtracted from both adapters' figures
   const baseline = {}
   for (const rate of RATES) baseline[rate] = await paced(() => Promise.resolve(), rate, redis)
 
   const rows = []
-  const names = Object.keys(adapters)
+  const names = Object.keys(ops)
   for (const op of Object.keys(ops.native)) {
     if (ONLY && !ONLY.some((o) => op.startsWith(o))) continue
     for (const rate of RATES) {
@@ -166,11 +196,11 @@ try {
           r.netEventLoopUsPerCall = r.eventLoopUsPerCall - baseline[rate].eventLoopUsPerCall
           measured[name] = r
         }
-        rounds.push({ ...measured, ...ratios(measured.native, measured['0.5.15']) })
+        rounds.push({ ...measured, ...ratios(measured.native, measured['0.5.15'], measured.floor) })
       }
       const row = { op, rate, rounds }
       for (const name of names) row[name] = medianOf(rounds.map((r) => r[name]))
-      for (const ratio of Object.keys(ratios(row.native, row['0.5.15']))) {
+      for (const ratio of Object.keys(rounds[0]).filter((key) => key.endsWith('Ratio'))) {
         const each = rounds.map((r) => r[ratio])
         row[ratio] = median(each)
         row[`${ratio}Range`] = [Math.min(...each), Math.max(...each)]
@@ -180,10 +210,11 @@ try {
       const s = row['0.5.15']
       const range = (ratio) => `×${row[ratio].toFixed(2)} (${row[`${ratio}Range`].map((v) => v.toFixed(2)).join('–')})`
       const fmt = (r) => `${Math.round(r.achieved).toString().padStart(6)}/s cpu ${r.cpuUsPerCall.toFixed(1).padStart(6)} µs loop ${r.eventLoopUsPerCall.toFixed(1).padStart(5)} µs redis ${r.redisCpuUsPerCall.toFixed(1).padStart(5)} µs p50 ${r.p50.toFixed(3)} p99 ${r.p99.toFixed(3)}`
-      console.log(`${op.padEnd(15)} @${String(rate).padStart(5)}  native ${fmt(n)} | 0.5.15 ${fmt(s)} | cpu ${range('cpuRatio')} loop ${range('eventLoopRatio')} with Redis ${range('cpuWithRedisRatio')}`)
+      console.log(`${op.padEnd(15)} @${String(rate).padStart(5)}  native ${fmt(n)} | 0.5.15 ${fmt(s)} | cpu ${range('cpuRatio')} loop ${range('eventLoopRatio')} with Redis ${range('cpuWithRedisRatio')} | floor cpu ${range('floorCpuRatio')} loop ${range('floorEventLoopRatio')}`)
     }
   }
   await writeResult('paced', redis, { secondsPerMeasurement: SECONDS, rounds: ROUNDS, ioThread, busyPollMicros: busyPoll, baseline, rows })
 } finally {
+  floor.close()
   await close()
 }

@@ -21,14 +21,17 @@ function pacedTable({ rows, date, rounds }) {
     const range = row[`${name}Range`]
     return range && range[0] !== range[1] ? `${value.toFixed(2)} (${range.map((v) => v.toFixed(2)).join('–')})` : value.toFixed(2)
   }
-  console.log('| op @ calls/s | CPU µs/call: native | 0.5.15 | ratio | event loop µs/call: native | 0.5.15 | ratio | Redis µs/call: native / 0.5.15 | ratio of CPU with Redis\'s | p50 ms: native / 0.5.15 | p99 ms: native / 0.5.15 |')
-  console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|')
+  // files from before the floor have no floor columns
+  const hasFloor = rows[0]?.floorCpuRatio !== undefined
+  const floorColumns = (row) => (hasFloor ? ` ${ratio(row, 'floorCpuRatio')} | ${ratio(row, 'floorEventLoopRatio')} |` : '')
+  console.log(`| op @ calls/s | CPU µs/call: native | 0.5.15 | ratio | event loop µs/call: native | 0.5.15 | ratio | Redis µs/call: native / 0.5.15 | ratio of CPU with Redis's | p50 ms: native / 0.5.15 | p99 ms: native / 0.5.15 |${hasFloor ? ' floor: CPU ratio | floor: event loop ratio |' : ''}`)
+  console.log(`|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|${hasFloor ? '---:|---:|' : ''}`)
   for (const row of rows) {
     const { op, rate, native: n, '0.5.15': s } = row
     const short = [['0.5.15', s], ['native', n]].filter(([, r]) => r.achieved < rate * 0.95).map(([name, r]) => `${name} reached ${Math.round(r.achieved).toLocaleString('en')}/s`)
     const label = `${op} @ ${rate}${short.length ? ` (${short.join('; ')})` : ''}`
     console.log(
-      `| ${label} | ${us(n.cpuUsPerCall)} | ${us(s.cpuUsPerCall)} | ${ratio(row, 'cpuRatio')} | ${us(n.eventLoopUsPerCall)} | ${us(s.eventLoopUsPerCall)} | ${ratio(row, 'eventLoopRatio')} | ${us(n.redisCpuUsPerCall)} / ${us(s.redisCpuUsPerCall)} | ${ratio(row, 'cpuWithRedisRatio', row.cpuWithRedisRatio ?? withRedis(n, s))} | ${ms(n.p50)} / ${ms(s.p50)} | ${ms(n.p99)} / ${ms(s.p99)} |`,
+      `| ${label} | ${us(n.cpuUsPerCall)} | ${us(s.cpuUsPerCall)} | ${ratio(row, 'cpuRatio')} | ${us(n.eventLoopUsPerCall)} | ${us(s.eventLoopUsPerCall)} | ${ratio(row, 'eventLoopRatio')} | ${us(n.redisCpuUsPerCall)} / ${us(s.redisCpuUsPerCall)} | ${ratio(row, 'cpuWithRedisRatio', row.cpuWithRedisRatio ?? withRedis(n, s))} | ${ms(n.p50)} / ${ms(s.p50)} | ${ms(n.p99)} / ${ms(s.p99)} |${floorColumns(row)}`,
     )
   }
   console.log(`\n${date}${rounds > 1 ? `; each figure the median of ${rounds} rounds, a ratio the median of the rounds' ratios (their lowest–highest)` : ''}`)
