@@ -18,12 +18,13 @@
 // that writes one PING per call and resolves the call when its reply arrives, with nothing else:
 // no command to build, no reply to decode, no result to make. What it costs is what any adapter
 // whose promise resolves on the JS thread pays at that rate and pace (the pacer, the write, the
-// wake-up for the reply), so its ratio to 0.5.15 is the lowest ratio such an adapter can reach.
+// wake-up for the reply), so its ratio to 0.5.15 is the lowest ratio such an adapter can reach
+// while a loop iteration makes one call; one that writes several calls at once can go below it.
 //
-// Rounds: each op and rate is measured PACED_ROUNDS times, the two adapters in turns (which goes
-// first alternates), and each figure is the median over the rounds; a ratio is the median of the
-// rounds' ratios, with their lowest and highest beside it. On a shared VM one measurement can be
-// off by a fifth either way; adjacent measurements of the two adapters drift together.
+// Rounds: each op and rate is measured PACED_ROUNDS times, the adapters and the floor in turns
+// (which goes first alternates), and each figure is the median over the rounds; a ratio is the
+// median of the rounds' ratios, with their lowest and highest beside it. On a shared VM one
+// measurement can be off by a fifth either way; adjacent measurements drift together.
 import net from 'node:net'
 import { performance } from 'node:perf_hooks'
 import { openAdapters, redisCpuMs, writeResult } from './setup.mjs'
@@ -173,7 +174,7 @@ try {
     ops[name] = operations(store, name)
   }
   ops.floor = Object.fromEntries(Object.keys(ops.native).map((op) => [op, floor.call]))
-  // what the pacer itself costs, subtracted from both adapters' figures
+  // what the pacer itself costs, subtracted from every measurement's figures ("net")
   const baseline = {}
   for (const rate of RATES) baseline[rate] = await paced(() => Promise.resolve(), rate, redis)
 
