@@ -331,8 +331,8 @@ function idleTimer() {
 // bound function for each).
 const RESOLVED = Promise.resolve()
 
-// How a call travels: in this loop iteration's batch of reads or of writes, or now, in a batch of its own
-// (a read that pages, kv.clear, a retrying update), so that no batch waits for it.
+// How a call travels: in this loop iteration's batch of reads or of writes, or now, in a batch
+// of its own (a read that pages, kv.clear, a retrying update), so that no batch waits for it.
 const READ = 0
 const WRITE = 1
 const ALONE = true

@@ -1,4 +1,5 @@
-//! Many calls in one crossing: the JS side sends the calls made in one loop iteration (16 at most) as one JSON array.
+//! Many calls in one crossing: the JS side sends the calls made in one loop iteration (16 at
+//! most) as one JSON array.
 //! Their first steps travel together as one pipeline (see [`super::call`]); calls that run on
 //! their own ([`Op::Task`]: paging reads, `kv.clear`, retries) run beside it. One napi crossing,
 //! one request on the connection and one callback per batch, instead of one of each per call, is
