@@ -67,6 +67,31 @@ export function contractSuite(name, makeStore, { expectedFailures = [], rawUrl, 
         expect(Object.hasOwn(read, '__proto__')).toBe(true)
       })
 
+      it('append returns what a read returns, where JSON changes or drops a value', async () => {
+        const when = new Date(1_700_000_000_000)
+        const events = [
+          // undefined members are dropped, as a read drops them
+          { type: 't', note: undefined, data: { a: 1, b: undefined, list: ['x'] } },
+          // an undefined array element becomes null
+          { type: 't', data: { list: [1, undefined] } },
+          // -0 becomes 0
+          { type: 't', data: { list: [-0] }, n: -0 },
+          // a Date becomes its string
+          { type: 't', data: { when } },
+        ]
+        const recs = []
+        for (const event of events) recs.push(await store.stream.append(k('asread'), event))
+        const reads = await store.stream.read(k('asread'))
+        for (const [i, rec] of recs.entries()) {
+          expect(rec).toEqual(reads[i])
+          expect(Object.keys(rec)).toEqual(Object.keys(reads[i]))
+          expect(rec).not.toBe(events[i])
+        }
+        expect(recs[1].data.list).toEqual([1, null])
+        expect(Object.is(recs[2].n, 0) && Object.is(recs[2].data.list[0], 0)).toBe(true)
+        expect(recs[3].data.when).toBe(when.toISOString())
+      })
+
       it('types filter returns up to limit matching events', async () => {
         for (let i = 0; i < 12; i++) await store.stream.append(k('mixed'), { type: i % 3 === 0 ? 'b' : 'a', data: i })
         const got = await store.stream.read(k('mixed'), { types: ['b'], limit: 4 })
