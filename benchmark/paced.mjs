@@ -3,7 +3,7 @@
 // throwaway Redis. Per operation and rate: process CPU time per call (all threads), the event
 // loop's busy time per call, Redis's own CPU time per call, and p50/p99 latency.
 //   npm run bench:paced                       # every operation at 1000, 5000 and 20000 calls/s
-//   PACED_RATES=1000 PACED_SECONDS=2 PACED_ROUNDS=5 npm run bench:paced
+//   PACED_RATES=1000 PACED_SECONDS=2 PACED_ROUNDS=9 npm run bench:paced
 //   PACED_ONLY=kv.get,kv.set npm run bench:paced
 //   BENCH_IO_THREAD=1 npm run bench:paced      # this package with ioThread: true
 //   BENCH_IO_THREAD=1 BENCH_BUSY_POLL=0 npm run bench:paced      # …and busyPollMicros: 0
@@ -24,23 +24,26 @@
 // Rounds: each op and rate is measured PACED_ROUNDS times, the adapters and the floor in turns
 // (which goes first alternates), and each figure is the median over the rounds; a ratio is the
 // median of the rounds' ratios, with their lowest and highest beside it. On a shared VM one
-// measurement can be off by a fifth either way; adjacent measurements drift together.
+// measurement can be off by a fifth either way; adjacent measurements drift together. Before
+// them each adapter makes 200 calls one after another, then calls at the rate for half a second
+// unmeasured, so that what is measured is a process whose code the engine has compiled.
 import net from 'node:net'
 import { performance } from 'node:perf_hooks'
 import { openAdapters, redisCpuMs, writeResult } from './setup.mjs'
 const SECONDS = Number(process.env.PACED_SECONDS ?? 1)
-const ROUNDS = Number(process.env.PACED_ROUNDS ?? 3)
+const ROUNDS = Number(process.env.PACED_ROUNDS ?? 5)
 const RATES = (process.env.PACED_RATES ?? '1000,5000,20000').split(',').map(Number)
 const ONLY = process.env.PACED_ONLY?.split(',')
+const WARM_UP_SECONDS = 0.5
 /** Calls outstanding at most; a rate an adapter cannot sustain shows as a lower achieved rate. */
 const MAX_OUTSTANDING = 256
 
 const now = () => Number(process.hrtime.bigint()) / 1e6
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 
-/** Calls `op(i)` at `rate` per second for SECONDS; returns what each call cost. */
-async function paced(op, rate, redis) {
-  const total = Math.round(rate * SECONDS)
+/** Calls `op(i)` at `rate` per second for `seconds`; returns what each call cost. */
+async function paced(op, rate, redis, seconds = SECONDS) {
+  const total = Math.round(rate * seconds)
   const latencies = []
   let issued = 0
   let started = 0
@@ -184,9 +187,12 @@ try {
     if (ONLY && !ONLY.some((o) => op.startsWith(o))) continue
     for (const rate of RATES) {
       const rounds = []
+      // warm up: connections and scripts, then the engine's compiled code at this pace (in the
+      // first op's first rounds, each adapter's code was still being compiled and optimized)
       for (const name of names) {
         const fn = ops[name][op]
-        for (let i = 0; i < 200; i++) await fn(i) // warm up: connections, scripts, JIT
+        for (let i = 0; i < 200; i++) await fn(i)
+        await paced(fn, rate, redis, WARM_UP_SECONDS)
       }
       for (let round = 0; round < ROUNDS; round++) {
         const measured = {}
