@@ -377,8 +377,8 @@ class RedisStore {
   #inOutage = false
   /**
    * Calls not yet sent, reads and writes apart: [JSON of the call, resolve, reject, key of a
-   * write, shape of the result]. Reads travel on their own connection, except those of a key with a write in flight,
-   * which join the writes (see #mustFollowWrites).
+   * write, shape of the result]. Reads travel on their own connection, except those of a key
+   * with a write in flight, which join the writes (see #mustFollowWrites).
    */
   #reads = []
   #writes = []
