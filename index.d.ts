@@ -19,20 +19,13 @@ export declare class NativeStore {
   /** Where the server is: `host:port`, or with Sentinel the primary's name and the sentinels. */
   get address(): string
   close(): void
-  get closed(): boolean
   /**
-   * Whether `flush` (which sends the calls the wrapper holds) will be called before the event
-   * loop next waits for I/O; false means the wrapper sends them itself, at the end of the
-   * current task: on the I/O thread, or while outcomes are delivered (see
-   * `NodeLoop::defer_flush`).
+   * `[batch, deferFlush]`, the functions the wrapper calls for every batch (see [`Calls`]).
+   * They are made with Node-API itself: napi-rs's glue for a method (a registry of borrows
+   * behind a process-wide lock, allocations, an unwrap with a type-tag check) made a call of
+   * `deferFlush` take 1.0–1.2 µs, where it takes 0.06–0.08 µs now.
    */
-  deferFlush(flush: () => void): boolean
-  /**
-   * Runs `calls` calls in one crossing (see src/store/batch.rs for the format of `ops`).
-   * `ordered` puts their reads behind the writes already asked for. The outcome goes to
-   * `settle` under `id`.
-   */
-  batch(id: number, ops: string, calls: number, ordered: boolean): void
+  batchFunctions(): [batch: (id: number, ops: string, calls: number, ordered: boolean) => void, deferFlush: (flush: () => void) => boolean]
 }
 
 export declare const DEFAULT_BUSY_POLL_MICROS: number

@@ -361,6 +361,10 @@ const IN_BATCH = false
 
 class RedisStore {
   #native
+  /** The native functions called for every batch: see NativeStore.batchFunctions. */
+  #batch
+  #deferFlush
+  #closed = false
   #logger
   /**
    * Batches in flight, [calls, onWrites] at their id, which the native side settles them by; ids
@@ -412,6 +416,9 @@ class RedisStore {
     const self = new WeakRef(this)
     try {
       this.#native = new NativeStore(settings, (id, code, payload) => self.deref()?.#settled(id, code, payload))
+      const [batch, deferFlush] = this.#native.batchFunctions()
+      this.#batch = batch
+      this.#deferFlush = deferFlush
     } catch (err) {
       throw storeError(err)
     }
@@ -538,6 +545,7 @@ class RedisStore {
 
   /** Closes the connection. Final: later calls reject with code CLOSED. A second close is harmless. */
   async close() {
+    this.#closed = true
     this.#native.close()
     if (this.#batchesInFlight === 0 && !this.#flushScheduled) this.#dropKeepAlive()
   }
@@ -549,7 +557,7 @@ class RedisStore {
 
   /** Whether `close()` was called. */
   get closed() {
-    return this.#native.closed
+    return this.#closed
   }
 
   // A call must see every write this store was asked to make before it. Redis answers one
@@ -608,7 +616,7 @@ class RedisStore {
   #scheduleFlush() {
     this.#flushScheduled = true
     if (this.#batchesInFlight === 0) this.#hold()
-    if (!this.#native.deferFlush(this.#flushAll)) RESOLVED.then(this.#flushAll)
+    if (!this.#deferFlush(this.#flushAll)) RESOLVED.then(this.#flushAll)
   }
 
   #flush(isRead) {
@@ -624,7 +632,7 @@ class RedisStore {
     try {
       let batch = '['
       for (let i = 0; i < calls.length; i++) batch += (i ? ',' : '') + calls[i][0]
-      this.#native.batch(id, `${batch}]`, calls.length, onWrites)
+      this.#batch(id, `${batch}]`, calls.length, onWrites)
     } catch (err) {
       // e.g. the calls together exceed the longest string the engine can build
       this.#freeIds.push(id)
@@ -648,7 +656,7 @@ class RedisStore {
     if (this.#batchesInFlight > 0 || this.#flushScheduled) return
     this.#keepAlive.store = null
     this.#keepAlive.unref()
-    if (this.closed) this.#dropKeepAlive()
+    if (this.#closed) this.#dropKeepAlive()
   }
 
   #dropKeepAlive() {

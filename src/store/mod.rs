@@ -152,13 +152,6 @@ impl Store {
     }
   }
 
-  pub fn is_closed(&self) -> bool {
-    match &self.backend {
-      Backend::Server { writes, .. } => writes.is_closed(),
-      Backend::Cluster(cluster) => cluster.is_closed(),
-    }
-  }
-
   /// `host:port` of the server, or with Sentinel the primary's name and the sentinels (never the
   /// credentials).
   pub fn address(&self) -> &str {
