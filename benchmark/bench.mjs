@@ -196,10 +196,11 @@ try {
     settling.get(id)()
     settling.delete(id)
   })
+  const [batch] = bare.batchFunctions()
   let lastId = 0
   const emptyBatch = () => new Promise((resolve) => {
     settling.set(++lastId, resolve)
-    bare.batch(lastId, '[]', 0, false)
+    batch(lastId, '[]', 0, false)
   })
   const floor = { sequential: await measure(emptyBatch, 1), inFlight64: await measure(emptyBatch, CONCURRENCY) }
   bare.close()
