@@ -309,6 +309,7 @@ mod direct {
 
   type Callback = unsafe extern "C" fn(sys::napi_env, sys::napi_callback_info) -> sys::napi_value;
 
+  /// A JS function `name` that runs `callback` with a handle of its own on `calls`.
   pub unsafe fn function(env: sys::napi_env, name: &CStr, callback: Callback, calls: &Arc<Calls>) -> napi::Result<sys::napi_value> {
     let data = Arc::into_raw(calls.clone()) as *mut c_void;
     let mut function = ptr::null_mut();
@@ -331,6 +332,7 @@ mod direct {
       ))
     });
     if let Err(e) = made {
+      // the function, if made, never reaches JS and so is never called
       release(env, data, ptr::null_mut());
       return Err(e);
     }
@@ -341,38 +343,49 @@ mod direct {
     drop(Arc::from_raw(data as *const Calls));
   }
 
-  /// The call's arguments (the wrapper gives as many as the function takes) and its `Calls`.
-  unsafe fn arguments<'a, const N: usize>(env: sys::napi_env, info: sys::napi_callback_info) -> ([sys::napi_value; N], &'a Calls) {
+  /// The call's first `N` arguments (`undefined` where fewer were given) and its `Calls`.
+  unsafe fn arguments<'a, const N: usize>(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+  ) -> napi::Result<([sys::napi_value; N], &'a Calls)> {
     let mut argc = N;
     let mut argv = [ptr::null_mut(); N];
     let mut data = ptr::null_mut();
-    sys::napi_get_cb_info(env, info, &mut argc, argv.as_mut_ptr(), ptr::null_mut(), &mut data);
-    (argv, &*(data as *const Calls))
+    check(sys::napi_get_cb_info(
+      env,
+      info,
+      &mut argc,
+      argv.as_mut_ptr(),
+      ptr::null_mut(),
+      &mut data,
+    ))?;
+    Ok((argv, &*(data as *const Calls)))
   }
 
   /// `batch(id, ops, calls, ordered)`: see [`Calls::batch`].
   pub unsafe extern "C" fn batch(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
-    let ([id, ops, count, ordered], calls) = arguments::<4>(env, info);
-    let args = (|| {
-      Ok::<_, napi::Error>((
-        u32::from_napi_value(env, id)?,
-        String::from_napi_value(env, ops)?,
-        u32::from_napi_value(env, count)?,
-        bool::from_napi_value(env, ordered)?,
-      ))
-    })();
-    match args {
-      Ok((id, ops, count, ordered)) => calls.batch(id, ops, count, ordered),
-      Err(e) => napi::JsError::from(e).throw_into(env),
+    let call = || {
+      let ([id, ops, count, ordered], calls) = arguments::<4>(env, info)?;
+      let id = u32::from_napi_value(env, id)?;
+      let ops = String::from_napi_value(env, ops)?;
+      calls.batch(id, ops, u32::from_napi_value(env, count)?, bool::from_napi_value(env, ordered)?);
+      Ok::<_, napi::Error>(())
+    };
+    if let Err(e) = call() {
+      napi::JsError::from(e).throw_into(env);
     }
     ptr::null_mut()
   }
 
   /// `deferFlush(flush)`: see [`Calls::defer_flush`].
   pub unsafe extern "C" fn defer_flush(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
-    let ([flush], calls) = arguments::<1>(env, info);
-    let mut deferred = ptr::null_mut();
-    sys::napi_get_boolean(env, calls.defer_flush(flush), &mut deferred);
-    deferred
+    let mut result = ptr::null_mut();
+    match arguments::<1>(env, info).map(|([flush], calls)| calls.defer_flush(flush)) {
+      Ok(deferred) => {
+        sys::napi_get_boolean(env, deferred, &mut result);
+      }
+      Err(e) => napi::JsError::from(e).throw_into(env),
+    }
+    result
   }
 }

@@ -10,7 +10,6 @@ use std::collections::HashMap;
 use tokio::sync::oneshot;
 
 /// Which call a failure belongs to: `index.update("runs", "r1"): …`.
-#[derive(Clone)]
 pub(super) struct Origin {
   op: &'static str,
   target: String,
@@ -33,13 +32,13 @@ impl Origin {
 
   /// This call as `cmds`, then `finish` on their replies (Redis refusals excluded: the first one
   /// fails the call).
-  pub fn call(&self, kind: Kind, cmds: Vec<redis::Cmd>, finish: impl FnOnce(Vec<Value>) -> Result<String> + Send + 'static) -> Call {
+  pub fn call(self, kind: Kind, cmds: Vec<redis::Cmd>, finish: impl FnOnce(Vec<Value>) -> Result<String> + Send + 'static) -> Call {
     self.finished_by(kind, cmds, Finish::All(Box::new(finish)))
   }
 
-  fn finished_by(&self, kind: Kind, cmds: Vec<redis::Cmd>, finish: Finish) -> Call {
+  fn finished_by(self, kind: Kind, cmds: Vec<redis::Cmd>, finish: Finish) -> Call {
     Call {
-      origin: self.clone(),
+      origin: self,
       kind,
       cmds,
       finish,
@@ -50,7 +49,7 @@ impl Origin {
 
   /// This call as `steps`, one round trip after another: on a cluster, a write to the index
   /// entry whose metadata is at `entry`, with keys in different slots (see index.rs).
-  pub fn steps(&self, kind: Kind, entry: &str, steps: BoxFuture<'static, Result<String>>) -> Call {
+  pub fn steps(self, kind: Kind, entry: &str, steps: BoxFuture<'static, Result<String>>) -> Call {
     Call {
       steps: Some((entry.to_string(), steps)),
       ..self.call(kind, Vec::new(), |_| Ok(String::new()))
@@ -58,7 +57,7 @@ impl Origin {
   }
 
   /// This call as one command whose reply is the result.
-  pub fn one(&self, kind: Kind, cmd: redis::Cmd, finish: fn(Value) -> Result<String>) -> Call {
+  pub fn one(self, kind: Kind, cmd: redis::Cmd, finish: fn(Value) -> Result<String>) -> Call {
     self.finished_by(kind, vec![cmd], Finish::One(finish))
   }
 }
