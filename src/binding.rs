@@ -290,6 +290,7 @@ impl NativeStore {
   }
 }
 
+/// A Node-API status as a result.
 fn check(status: sys::napi_status) -> napi::Result<()> {
   match status {
     sys::Status::napi_ok => Ok(()),
