@@ -280,28 +280,20 @@ impl NativeStore {
     let env = env.raw();
     unsafe {
       let mut pair = std::ptr::null_mut();
-      check(sys::napi_create_array_with_length(env, 2, &mut pair))?;
+      napi::check_status!(sys::napi_create_array_with_length(env, 2, &mut pair))?;
       let batch = direct::function(env, c"batch", direct::batch, &self.calls)?;
       let defer_flush = direct::function(env, c"deferFlush", direct::defer_flush, &self.calls)?;
-      check(sys::napi_set_element(env, pair, 0, batch))?;
-      check(sys::napi_set_element(env, pair, 1, defer_flush))?;
+      napi::check_status!(sys::napi_set_element(env, pair, 0, batch))?;
+      napi::check_status!(sys::napi_set_element(env, pair, 1, defer_flush))?;
       Ok(Unknown::from_raw_unchecked(env, pair))
     }
-  }
-}
-
-/// A Node-API status as a result.
-fn check(status: sys::napi_status) -> napi::Result<()> {
-  match status {
-    sys::Status::napi_ok => Ok(()),
-    status => Err(napi::Error::from_status(status.into())),
   }
 }
 
 /// Node-API callbacks of the functions made by [`NativeStore::batch_functions`]; each holds its
 /// own handle on the [`Calls`], dropped when the engine collects the function.
 mod direct {
-  use super::{check, Calls};
+  use super::Calls;
   use napi::bindgen_prelude::FromNapiValue;
   use napi::sys;
   use std::ffi::{c_void, CStr};
@@ -314,7 +306,7 @@ mod direct {
   pub unsafe fn function(env: sys::napi_env, name: &CStr, callback: Callback, calls: &Arc<Calls>) -> napi::Result<sys::napi_value> {
     let data = Arc::into_raw(calls.clone()) as *mut c_void;
     let mut function = ptr::null_mut();
-    let made = check(sys::napi_create_function(
+    let made = napi::check_status!(sys::napi_create_function(
       env,
       name.as_ptr(),
       name.count_bytes() as isize,
@@ -323,7 +315,7 @@ mod direct {
       &mut function,
     ))
     .and_then(|()| {
-      check(sys::napi_add_finalizer(
+      napi::check_status!(sys::napi_add_finalizer(
         env,
         function,
         data,
@@ -352,7 +344,7 @@ mod direct {
     let mut argc = N;
     let mut argv = [ptr::null_mut(); N];
     let mut data = ptr::null_mut();
-    check(sys::napi_get_cb_info(
+    napi::check_status!(sys::napi_get_cb_info(
       env,
       info,
       &mut argc,
