@@ -176,6 +176,9 @@ pub struct NodeLoop {
   listeners: RefCell<Vec<Listener>>,
   /// The flush functions of stores with calls waiting in JS (see `defer_flush`).
   flushes: RefCell<Vec<sys::napi_ref>>,
+  /// The outcomes being delivered, with their stores' `settle` functions: kept between
+  /// deliveries, like the vectors above, so that a lone call allocates none of them.
+  ready: RefCell<Vec<(sys::napi_ref, Outcome)>>,
   in_flight: Cell<usize>,
   turning: Cell<bool>,
   work_left: Cell<bool>,
@@ -242,6 +245,7 @@ impl NodeLoop {
       context,
       listeners: RefCell::new(Vec::new()),
       flushes: RefCell::new(Vec::new()),
+      ready: RefCell::new(Vec::new()),
       in_flight: Cell::new(0),
       turning: Cell::new(false),
       work_left: Cell::new(false),
@@ -322,17 +326,27 @@ impl NodeLoop {
     std::mem::take(&mut *self.queued.borrow_mut())
   }
 
+  /// Puts an emptied vector back into `cell` for its next pushes, unless pushes made meanwhile
+  /// gave it one already: a vector taken and dropped each turn cost a lone call an allocation.
+  fn give_back<T>(cell: &RefCell<Vec<T>>, mut emptied: Vec<T>) {
+    emptied.clear();
+    let mut now = cell.borrow_mut();
+    if now.capacity() == 0 {
+      *now = emptied;
+    }
+  }
+
   /// Spawns `tasks` and runs every task that is ready, polling the I/O driver and timers
   /// without waiting between rounds (tokio wakes a yielded `block_on` only after both), until a
   /// poll wakes nothing: what it wakes would otherwise wait, as the epoll descriptor is then no
   /// longer readable. Spawned inside, the tasks go on the local queue without waking the driver.
   /// It stops with work left after `ROUNDS_PER_TURN`, so as not to hold the JS thread for long.
-  fn turn(&self, tasks: Vec<Task>) {
+  fn turn(&self, mut tasks: Vec<Task>) {
     if self.turning.replace(true) {
       return;
     }
     let done = self.runtime.block_on(async {
-      for task in tasks {
+      for task in tasks.drain(..) {
         tokio::spawn(task);
       }
       let metrics = tokio::runtime::Handle::current().metrics();
@@ -344,6 +358,7 @@ impl NodeLoop {
       }
       false
     });
+    Self::give_back(&self.queued, tasks);
     self.work_left.set(!done);
     self.turning.set(false);
   }
@@ -368,13 +383,14 @@ impl NodeLoop {
 
   /// Calls the flush functions of the stores that asked (see `defer_flush`).
   fn flush_stores(&self) {
-    let flushes = std::mem::take(&mut *self.flushes.borrow_mut());
+    let mut flushes = std::mem::take(&mut *self.flushes.borrow_mut());
     if flushes.is_empty() {
+      Self::give_back(&self.flushes, flushes);
       return;
     }
     unsafe {
       self.in_callback_scope(|env, receiver| {
-        for flush_ref in flushes {
+        for flush_ref in flushes.drain(..) {
           let mut flush = ptr::null_mut();
           sys::napi_get_reference_value(env, flush_ref, &mut flush);
           sys::napi_delete_reference(env, flush_ref);
@@ -382,6 +398,7 @@ impl NodeLoop {
         }
       })
     };
+    Self::give_back(&self.flushes, flushes);
   }
 
   /// Turns the runtime again at once when calls or outcomes wait or a turn left work, else at
@@ -410,13 +427,11 @@ impl NodeLoop {
 
   /// Hands the outcomes of the last turn to their stores' `settle` functions.
   fn deliver(&self) {
-    let mut ready: Vec<(sys::napi_ref, Vec<Outcome>)> = Vec::new();
+    let mut ready = std::mem::take(&mut *self.ready.borrow_mut());
     self.listeners.borrow_mut().retain(|listener| match listener.outbox.upgrade() {
       Some(outbox) => {
-        let outcomes = std::mem::take(&mut *outbox.0.lock().unwrap());
-        if !outcomes.is_empty() {
-          ready.push((listener.settle, outcomes));
-        }
+        // drained, not taken: the outbox keeps its allocation for the next outcomes
+        ready.extend(outbox.0.lock().unwrap().drain(..).map(|outcome| (listener.settle, outcome)));
         true
       }
       None => {
@@ -425,29 +440,30 @@ impl NodeLoop {
         false
       }
     });
-    if ready.is_empty() {
-      return;
+    if !ready.is_empty() {
+      self.in_flight.set(self.in_flight.get().saturating_sub(ready.len()));
+      // no borrow is held from here: the JS called may make calls of its own
+      self.delivering.set(true);
+      unsafe { self.call_js(&mut ready) };
+      self.delivering.set(false);
     }
-    let delivered: usize = ready.iter().map(|(_, outcomes)| outcomes.len()).sum();
-    self.in_flight.set(self.in_flight.get().saturating_sub(delivered));
-    // no borrow is held from here: the JS called may make calls of its own
-    self.delivering.set(true);
-    unsafe { self.call_js(ready) };
-    self.delivering.set(false);
+    Self::give_back(&self.ready, ready);
   }
 
-  unsafe fn call_js(&self, ready: Vec<(sys::napi_ref, Vec<Outcome>)>) {
+  unsafe fn call_js(&self, ready: &mut Vec<(sys::napi_ref, Outcome)>) {
     self.in_callback_scope(|env, receiver| {
-      for (settle, outcomes) in ready {
-        let mut function = ptr::null_mut();
-        sys::napi_get_reference_value(env, settle, &mut function);
-        for (id, code, payload) in outcomes {
-          let mut args = [ptr::null_mut(); 3];
-          sys::napi_create_uint32(env, id, &mut args[0]);
-          sys::napi_create_string_utf8(env, code.as_ptr().cast(), code.len() as isize, &mut args[1]);
-          sys::napi_create_string_utf8(env, payload.as_ptr().cast(), payload.len() as isize, &mut args[2]);
-          call_function(env, receiver, function, &args);
+      let mut function = ptr::null_mut();
+      let mut function_of = ptr::null_mut();
+      for (settle, (id, code, payload)) in ready.drain(..) {
+        if settle != function_of {
+          sys::napi_get_reference_value(env, settle, &mut function);
+          function_of = settle;
         }
+        let mut args = [ptr::null_mut(); 3];
+        sys::napi_create_uint32(env, id, &mut args[0]);
+        sys::napi_create_string_utf8(env, code.as_ptr().cast(), code.len() as isize, &mut args[1]);
+        sys::napi_create_string_utf8(env, payload.as_ptr().cast(), payload.len() as isize, &mut args[2]);
+        call_function(env, receiver, function, &args);
       }
     });
   }

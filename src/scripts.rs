@@ -63,8 +63,10 @@ impl ScriptCall {
   pub fn new(script: &'static Script, keys: &[&str]) -> ScriptCall {
     // on a cluster a script may be given fewer keys: those that share the first one's slot
     debug_assert!(keys.len() <= script.keys, "at most the keys its file name promises");
-    let mut evalsha = redis::cmd("EVALSHA");
-    evalsha.arg(&script.sha).arg(keys.len()).arg(keys);
+    // room for the keys and a few arguments: a command grown argument by argument reallocates
+    let bytes = 16 + script.sha.len() + keys.iter().map(|k| k.len()).sum::<usize>() + 64;
+    let mut evalsha = redis::Cmd::with_capacity(3 + keys.len() + 4, bytes);
+    evalsha.arg("EVALSHA").arg(&script.sha).arg(keys.len()).arg(keys);
     ScriptCall(evalsha)
   }
 

@@ -2,6 +2,7 @@
 
 use crate::error::{Result, StoreError};
 use serde_json::value::RawValue;
+use std::borrow::Cow;
 
 /// The arguments of one call, read in order. The JS facade has checked their types; a mismatch
 /// here is a fault of the facade, reported as INVALID_ARGUMENT.
@@ -37,6 +38,20 @@ impl<'a> Args<'a> {
     self.parse("a string")
   }
 
+  /// A string, borrowed from the batch's text unless it has escapes (no allocation for a
+  /// call's name and, mostly, its key).
+  pub fn str(&mut self) -> Result<Cow<'a, str>> {
+    let json = self.next_json();
+    let borrowed = json.and_then(|json| serde_json::from_str::<&'a str>(json).ok());
+    match borrowed {
+      Some(text) => Ok(Cow::Borrowed(text)),
+      None => json
+        .and_then(|json| serde_json::from_str::<String>(json).ok())
+        .map(Cow::Owned)
+        .ok_or_else(|| self.bad("a string")),
+    }
+  }
+
   pub fn number(&mut self) -> Result<f64> {
     self.parse("a number")
   }
@@ -66,6 +81,15 @@ impl<'a> Args<'a> {
       Some(json) => serde_json::from_str(json).map_err(|e| StoreError::invalid(format!("options: {e}"))),
     }
   }
+}
+
+/// A command sized for its arguments: `args` more after its name, about `bytes` of them in all.
+/// (Built by `redis::cmd`, a command grows its two buffers as arguments come: two or three
+/// allocations more for each call.)
+pub(super) fn command(name: &str, args: usize, bytes: usize) -> redis::Cmd {
+  let mut cmd = redis::Cmd::with_capacity(1 + args, name.len() + bytes);
+  cmd.arg(name);
+  cmd
 }
 
 /// A JS number as a Redis argument: integers without a fraction, others in full precision.
@@ -118,5 +142,14 @@ mod tests {
     assert_eq!(args.optional_number().unwrap(), None);
     assert_eq!(args.string().unwrap_err().message, "argument 4 must be a string");
     assert_eq!(args.optional_json(), None);
+  }
+
+  #[test]
+  fn strings_are_borrowed_unless_escaped() {
+    let raw: Vec<&RawValue> = serde_json::from_str(r#"["plain", "with \"quotes\" and \u00e9", 1]"#).unwrap();
+    let mut args = Args::new(&raw);
+    assert!(matches!(args.str().unwrap(), Cow::Borrowed("plain")));
+    assert!(matches!(args.str().unwrap(), Cow::Owned(s) if s == "with \"quotes\" and é"));
+    assert_eq!(args.str().unwrap_err().message, "argument 3 must be a string");
   }
 }

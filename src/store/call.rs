@@ -6,6 +6,7 @@ use super::{conn, Backend, Kind, Store};
 use crate::error::{Result, StoreError};
 use futures_util::future::{join_all, BoxFuture};
 use redis::Value;
+use smallvec::{smallvec, SmallVec};
 use std::collections::HashMap;
 use tokio::sync::oneshot;
 
@@ -33,10 +34,10 @@ impl Origin {
   /// This call as `cmds`, then `finish` on their replies (Redis refusals excluded: the first one
   /// fails the call).
   pub fn call(self, kind: Kind, cmds: Vec<redis::Cmd>, finish: impl FnOnce(Vec<Value>) -> Result<String> + Send + 'static) -> Call {
-    self.finished_by(kind, cmds, Finish::All(Box::new(finish)))
+    self.finished_by(kind, Commands::from_vec(cmds), Finish::All(Box::new(finish)))
   }
 
-  fn finished_by(self, kind: Kind, cmds: Vec<redis::Cmd>, finish: Finish) -> Call {
+  fn finished_by(self, kind: Kind, cmds: Commands, finish: Finish) -> Call {
     Call {
       origin: self,
       kind,
@@ -58,7 +59,7 @@ impl Origin {
 
   /// This call as one command whose reply is the result.
   pub fn one(self, kind: Kind, cmd: redis::Cmd, finish: fn(Value) -> Result<String>) -> Call {
-    self.finished_by(kind, vec![cmd], Finish::One(finish))
+    self.finished_by(kind, smallvec![cmd], Finish::One(finish))
   }
 }
 
@@ -68,10 +69,23 @@ fn target(parts: &[&str]) -> String {
   use std::fmt::Write;
   let mut out = String::with_capacity(parts.iter().map(|p| p.len() + 4).sum());
   for (i, part) in parts.iter().enumerate() {
-    let _ = write!(out, "{}{part:?}", if i > 0 { ", " } else { "" });
+    if i > 0 {
+      out.push_str(", ");
+    }
+    // as `{:?}` writes it; a key of printable ASCII needs no escape, and skips the formatter
+    if part.bytes().all(|b| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\') {
+      out.push('"');
+      out.push_str(part);
+      out.push('"');
+    } else {
+      let _ = write!(out, "{part:?}");
+    }
   }
   out
 }
+
+/// A call's commands: mostly one, kept inline.
+type Commands = SmallVec<[redis::Cmd; 1]>;
 
 /// How a call's replies become its result, as JSON.
 enum Finish {
@@ -87,13 +101,20 @@ impl Finish {
       Finish::All(finish) => finish(replies),
     }
   }
+
+  fn run_one(self, reply: Value) -> Result<String> {
+    match self {
+      Finish::One(finish) => finish(reply),
+      Finish::All(finish) => finish(vec![reply]),
+    }
+  }
 }
 
 /// One call of an operation: see the module docs.
 pub(super) struct Call {
   origin: Origin,
   kind: Kind,
-  cmds: Vec<redis::Cmd>,
+  cmds: Commands,
   finish: Finish,
   /// Turns a Redis refusal into the error callers should see.
   refine: fn(StoreError) -> StoreError,
@@ -161,6 +182,25 @@ impl Store {
     results
   }
 
+  /// Runs one call as [`Self::execute`] would run it alone, without the vectors of a pipeline
+  /// (a call alone in its batch, as most are at a few thousand a second): one command goes as it
+  /// is and its reply is judged alone.
+  pub(super) async fn execute_alone(&self, mut call: Call) -> Result<String> {
+    if call.steps.is_some() || call.cmds.len() != 1 {
+      return self.execute(vec![call]).await.swap_remove(0);
+    }
+    let cmd = call.cmds.pop().expect("one command");
+    let reply = self.send_one(call.kind, &cmd).await;
+    match judge_one(call, cmd, reply) {
+      Stepped::Done(result) => result,
+      Stepped::Forgotten(call) => {
+        let mut results = vec![Ok(String::new())];
+        self.again_with_scripts(vec![(0, call)], &mut results).await;
+        results.swap_remove(0)
+      }
+    }
+  }
+
   /// Runs calls made of commands (see [`Self::execute`]). Calls refused for a script Redis
   /// forgot go again, together, behind a load of every script.
   async fn execute_commands(&self, calls: Vec<Call>) -> Vec<Result<String>> {
@@ -175,6 +215,13 @@ impl Store {
         }
       }
     }
+    self.again_with_scripts(forgotten, &mut results).await;
+    results
+  }
+
+  /// Sends `forgotten` (calls at their place in `results`) again behind a load of every script,
+  /// until none is refused for a script Redis forgot.
+  async fn again_with_scripts(&self, mut forgotten: Vec<(usize, Call)>, results: &mut [Result<String>]) {
     while !forgotten.is_empty() {
       let (places, calls): (Vec<usize>, Vec<Call>) = forgotten.drain(..).unzip();
       for (i, stepped) in places.into_iter().zip(self.step(calls, true).await) {
@@ -184,7 +231,6 @@ impl Store {
         }
       }
     }
-    results
   }
 
   /// Sends the commands of `calls` as one pipeline, after a SCRIPT LOAD of every script when
@@ -252,6 +298,41 @@ impl Store {
   }
 }
 
+/// What the reply to a call's one command made of it, as [`Store::step`] judges a pipeline's.
+fn judge_one(mut call: Call, cmd: redis::Cmd, reply: Result<Value>) -> Stepped {
+  let reply = match reply {
+    Ok(reply) => reply,
+    Err(e) => return Stepped::Done(Err(call.fail(e))),
+  };
+  if is_noscript(&reply) {
+    call.cmds = smallvec![cmd];
+    return Stepped::Forgotten(call);
+  }
+  Stepped::Done(match reply.extract_error() {
+    Ok(value) => call.finish.run_one(value).map_err(|e| call.origin.fail(e)),
+    Err(e) => Err(call.fail(StoreError::from_redis(&e, true))),
+  })
+}
+
 pub(super) fn is_noscript(reply: &Value) -> bool {
   matches!(reply, Value::ServerError(e) if e.code() == "NOSCRIPT")
+}
+
+#[cfg(test)]
+mod tests {
+  use super::target;
+
+  #[test]
+  fn targets_read_as_debug_formatting_writes_them() {
+    for parts in [
+      &["runs", "r1"][..],
+      &["with \"quotes\""],
+      &["back\\slash", "tab\there"],
+      &["é", "\u{301}x"],
+      &["a~ b"],
+    ] {
+      let expected = parts.iter().map(|p| format!("{p:?}")).collect::<Vec<_>>().join(", ");
+      assert_eq!(target(parts), expected);
+    }
+  }
 }

@@ -96,11 +96,12 @@ fn add(store: &Store, a: &mut Args) -> Result<Call> {
 
 /// `index.get(key, id)`: the entry, or null.
 fn get(_: &Store, a: &mut Args) -> Result<Call> {
-  let (key, id) = (a.string()?, a.string()?);
-  let mut score = redis::cmd("ZSCORE");
-  score.arg(&key).arg(&id);
-  let mut fields = redis::cmd("HGETALL");
-  fields.arg(meta_key(&key, &id));
+  let (key, id) = (a.str()?, a.string()?);
+  let mut score = args::command("ZSCORE", 2, key.len() + id.len());
+  score.arg(&*key).arg(&id);
+  let meta = meta_key(&key, &id);
+  let mut fields = args::command("HGETALL", 1, meta.len());
+  fields.arg(meta);
   Ok(
     Origin::new("index.get", &[&key, &id]).call(Kind::Read, vec![score, fields], move |replies| {
       let mut replies = replies.into_iter();

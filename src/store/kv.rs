@@ -29,9 +29,9 @@ const MAX_TTL_MS: f64 = 9_007_199_254_740_992.0;
 
 /// `kv.get(key)`: the stored value as JSON (`null` when the key does not exist).
 fn get(_: &Store, a: &mut Args) -> Result<Call> {
-  let key = a.string()?;
-  let mut cmd = redis::cmd("GET");
-  cmd.arg(&key);
+  let key = a.str()?;
+  let mut cmd = args::command("GET", 1, key.len());
+  cmd.arg(&*key);
   Ok(Origin::new("kv.get", &[&key]).one(Kind::Read, cmd, |value| {
     Ok(reply::string(value).map_or_else(|| "null".into(), |s| scalar::decode(&s)))
   }))
@@ -39,11 +39,11 @@ fn get(_: &Store, a: &mut Args) -> Result<Call> {
 
 /// `kv.set(key, value, ttlSeconds?)`: stores the JSON value, expiring after the TTL when given.
 fn set(_: &Store, a: &mut Args) -> Result<Call> {
-  let (key, value, ttl) = (a.string()?, a.json()?, a.optional_number()?);
+  let (key, value, ttl) = (a.str()?, a.json()?, a.optional_number()?);
   let origin = Origin::new("kv.set", &[&key]);
   let stored = scalar::encode_kv_json(value).ok_or_else(|| origin.invalid("the value is not JSON"))?;
-  let mut cmd = redis::cmd("SET");
-  cmd.arg(&key).arg(stored.as_ref());
+  let mut cmd = args::command("SET", 4, key.len() + stored.len() + 16);
+  cmd.arg(&*key).arg(stored.as_ref());
   if let Some(ttl) = ttl {
     let ms = (ttl * 1000.0).round();
     if !(ttl.is_finite() && ttl > 0.0 && ms <= MAX_TTL_MS) {

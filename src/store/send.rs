@@ -30,6 +30,18 @@ impl Store {
     }
   }
 
+  /// The reply to one command, as [`Self::send_each`] gives it for a pipeline of one.
+  pub(super) async fn send_one(&self, kind: Kind, cmd: &redis::Cmd) -> Result<Value> {
+    match &self.backend {
+      Backend::Server { writes, reads } => self.run(writes, reads, kind, |c| async move { c.query_reply(cmd).await }).await,
+      Backend::Cluster(_) => {
+        let mut pipe = redis::pipe();
+        pipe.add_command(cmd.clone());
+        self.send_each(kind, &pipe).await.pop().expect("a reply or failure per command")
+      }
+    }
+  }
+
   async fn send_each_on_cluster(&self, cluster: &Cluster, kind: Kind, pipe: &Pipeline) -> Vec<Result<Value>> {
     if kind == Kind::Read && pipe.len() > 1 {
       return self.read_by_slot(cluster, pipe).await;

@@ -106,14 +106,15 @@ impl ReadOptions {
 /// `stream.append(subject, event)`: appends the event (a JSON object that already carries `ts`);
 /// the entry id.
 fn append(store: &Store, a: &mut Args) -> Result<Call> {
-  let (subject, event_json) = (a.string()?, a.json()?);
+  let (subject, event_json) = (a.str()?, a.json()?);
   let origin = Origin::new("stream.append", &[&subject]);
   let fields = event::to_fields(event_json).map_err(|why| origin.invalid(why))?;
   if event::event_type(&fields).is_none_or(|t| t.is_empty()) {
     return Err(origin.invalid("event.type must be a non-empty string"));
   }
-  let mut cmd = redis::cmd("XADD");
-  cmd.arg(&subject);
+  // the fields take at most the event's JSON text; the trim and `*` a few bytes more
+  let mut cmd = args::command("XADD", 5 + 2 * fields.len(), subject.len() + event_json.len() + 32);
+  cmd.arg(&*subject);
   if let Some(trim) = store.trim {
     cmd.arg("MAXLEN");
     if trim.approx {

@@ -653,6 +653,11 @@ impl Connection {
     convert(self.request(Request::command(cmd)).await?.values().pop().unwrap_or(Value::Nil))
   }
 
+  /// One command's reply as it came (an error reply stays `Value::ServerError`).
+  pub async fn query_reply(&self, cmd: &redis::Cmd) -> Result<Value, StoreError> {
+    Ok(self.request(Request::command(cmd)).await?.values().pop().unwrap_or(Value::Nil))
+  }
+
   /// A pipeline whose replies are all wanted: any Redis error reply fails the whole call.
   pub async fn query_pipe<T: FromRedisValue>(&self, pipe: &redis::Pipeline) -> Result<T, StoreError> {
     convert(Value::Array(self.query_each(pipe).await?))
