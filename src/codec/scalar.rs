@@ -23,7 +23,12 @@ pub fn encode(value: &Value) -> String {
 pub fn encode_json(json: &str) -> Option<std::borrow::Cow<'_, str>> {
   let json = json.trim_matches(is_json_whitespace);
   if json.starts_with('"') {
-    serde_json::from_str::<String>(json).ok().map(|s| encode_str(&s).into())
+    match serde_json::from_str::<&str>(json) {
+      // without escapes: stored as it is written between its quotes, unless it reads as JSON
+      Ok(s) if !is_json(s) => Some(s.into()),
+      Ok(s) => Some(encode_str(s).into()),
+      Err(_) => serde_json::from_str::<String>(json).ok().map(|s| encode_str(&s).into()),
+    }
   } else {
     serde_json::from_str::<&RawValue>(json).ok().map(|_| json.into())
   }

@@ -109,7 +109,7 @@ fn append(store: &Store, a: &mut Args) -> Result<Call> {
   let (subject, event_json) = (a.str()?, a.json()?);
   let origin = Origin::new("stream.append", &[&subject]);
   let fields = event::to_fields(event_json).map_err(|why| origin.invalid(why))?;
-  if event::event_type(&fields).is_none_or(|t| t.is_empty()) {
+  if !event::has_type(&fields) {
     return Err(origin.invalid("event.type must be a non-empty string"));
   }
   // the fields take at most the event's JSON text; the trim and `*` a few bytes more
