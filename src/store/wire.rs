@@ -19,6 +19,7 @@ use crate::error::{Code, StoreError};
 use bytes::{Buf, Bytes, BytesMut};
 use redis::{FromRedisValue, Value};
 use rustls::pki_types::ServerName;
+use smallvec::SmallVec;
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
@@ -137,16 +138,25 @@ impl Request {
   }
 }
 
-/// What a request gets back: decoded values, or (for raw requests) the bytes of its replies.
+/// What a request gets back: decoded values (one command's inline), or (for raw requests) the
+/// bytes of its replies.
 pub enum Replies {
-  Values(Vec<Value>),
+  Values(SmallVec<[Value; 1]>),
   Raw(Bytes),
 }
 
 impl Replies {
   pub fn values(self) -> Vec<Value> {
     match self {
-      Replies::Values(values) => values,
+      Replies::Values(values) => values.into_vec(),
+      Replies::Raw(_) => unreachable!("a request is answered as it asked"),
+    }
+  }
+
+  /// The reply of a one-command request.
+  fn one(self) -> Value {
+    match self {
+      Replies::Values(mut values) => values.pop().unwrap_or(Value::Nil),
       Replies::Raw(_) => unreachable!("a request is answered as it asked"),
     }
   }
@@ -183,7 +193,7 @@ struct Queued {
 struct Waiting {
   replies: usize,
   got: usize,
-  values: Vec<Value>,
+  values: SmallVec<[Value; 1]>,
   /// Raw requests: their replies so far, one contiguous run of the read buffer.
   raw: Option<BytesMut>,
   answer: Option<Answer>,
@@ -447,7 +457,7 @@ async fn write_loop<W: AsyncWrite + Unpin>(
         let _ = written.send(Waiting {
           replies: request.replies,
           got: 0,
-          values: Vec::with_capacity(if request.raw { 0 } else { request.replies }),
+          values: SmallVec::with_capacity(if request.raw { 0 } else { request.replies }),
           raw: request.raw.then(BytesMut::new),
           answer: request.answer,
           _slot: request._slot,
@@ -585,7 +595,7 @@ impl Connection {
       return Ok(if request.raw {
         Replies::Raw(Bytes::new())
       } else {
-        Replies::Values(Vec::new())
+        Replies::Values(SmallVec::new())
       });
     }
     let slot = match self.slots.clone().try_acquire_owned() {
@@ -650,12 +660,12 @@ impl Connection {
 
   /// One command; a Redis error reply becomes `Err`.
   pub async fn query<T: FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, StoreError> {
-    convert(self.request(Request::command(cmd)).await?.values().pop().unwrap_or(Value::Nil))
+    convert(self.request(Request::command(cmd)).await?.one())
   }
 
   /// One command's reply as it came (an error reply stays `Value::ServerError`).
   pub async fn query_reply(&self, cmd: &redis::Cmd) -> Result<Value, StoreError> {
-    Ok(self.request(Request::command(cmd)).await?.values().pop().unwrap_or(Value::Nil))
+    Ok(self.request(Request::command(cmd)).await?.one())
   }
 
   /// A pipeline whose replies are all wanted: any Redis error reply fails the whole call.
