@@ -44,28 +44,10 @@ pub fn has_type(fields: &[Field]) -> bool {
 /// A JSON object's properties in order, values left as JSON text.
 struct Properties<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
 
-/// A property name, borrowed from the JSON text unless it has escapes (serde's own `Cow`
+/// A property name, borrowed from the JSON text unless it has escapes (a bare `Cow` field
 /// always copies).
-struct Name<'a>(Cow<'a, str>);
-
-impl<'de: 'a, 'a> serde::Deserialize<'de> for Name<'a> {
-  fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-    struct Visit<'a>(std::marker::PhantomData<&'a ()>);
-    impl<'de: 'a, 'a> serde::de::Visitor<'de> for Visit<'a> {
-      type Value = Name<'a>;
-      fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a property name")
-      }
-      fn visit_borrowed_str<E>(self, name: &'de str) -> Result<Self::Value, E> {
-        Ok(Name(Cow::Borrowed(name)))
-      }
-      fn visit_str<E>(self, name: &str) -> Result<Self::Value, E> {
-        Ok(Name(Cow::Owned(name.to_string())))
-      }
-    }
-    deserializer.deserialize_str(Visit(std::marker::PhantomData))
-  }
-}
+#[derive(serde::Deserialize)]
+struct Name<'a>(#[serde(borrow)] Cow<'a, str>);
 
 impl<'de: 'a, 'a> serde::Deserialize<'de> for Properties<'a> {
   fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {

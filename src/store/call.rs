@@ -1,6 +1,6 @@
 //! An operation of the API as data: the commands it sends, and what their replies mean. Every
 //! pipelined operation is defined once as a [`Call`]; [`Store::execute`] runs many together (one
-//! pipeline) or one alone, the same way.
+//! pipeline), and [`Store::execute_alone`] one alone in its batch; both judge replies the same way.
 
 use super::{conn, Backend, Kind, Store};
 use crate::error::{Result, StoreError};
