@@ -35,7 +35,7 @@ impl<'a> Args<'a> {
   }
 
   pub fn string(&mut self) -> Result<String> {
-    self.parse("a string")
+    self.str().map(Cow::into_owned)
   }
 
   /// A string, borrowed from the batch's text unless it has escapes (no allocation for a

@@ -94,18 +94,14 @@ enum Finish {
   All(Box<dyn FnOnce(Vec<Value>) -> Result<String> + Send>),
 }
 
+/// A call's replies, in the order of its commands: mostly one, kept inline.
+type Replies = SmallVec<[Value; 1]>;
+
 impl Finish {
-  fn run(self, mut replies: Vec<Value>) -> Result<String> {
+  fn run(self, mut replies: Replies) -> Result<String> {
     match self {
       Finish::One(finish) => finish(replies.swap_remove(0)),
-      Finish::All(finish) => finish(replies),
-    }
-  }
-
-  fn run_one(self, reply: Value) -> Result<String> {
-    match self {
-      Finish::One(finish) => finish(reply),
-      Finish::All(finish) => finish(vec![reply]),
+      Finish::All(finish) => finish(replies.into_vec()),
     }
   }
 }
@@ -191,7 +187,7 @@ impl Store {
     }
     let cmd = call.cmds.pop().expect("one command");
     let reply = self.send_one(call.kind, &cmd).await;
-    match judge_one(call, cmd, reply) {
+    match judge(call, reply.map(|reply| smallvec![reply]), || smallvec![cmd]) {
       Stepped::Done(result) => result,
       Stepped::Forgotten(call) => {
         let mut results = vec![Ok(String::new())];
@@ -276,40 +272,33 @@ impl Store {
     calls
       .into_iter()
       .zip(counts)
-      .map(|(mut call, count)| {
+      .map(|(call, count)| {
         let first = at;
         at += count;
-        let values = replies.by_ref().take(count).collect::<Result<Vec<Value>>>();
-        let values = match values {
-          Ok(values) => values,
-          Err(e) => return Stepped::Done(Err(call.fail(e))),
-        };
-        if values.iter().any(is_noscript) {
-          call.cmds = pipe.cmd_iter().skip(first).take(count).cloned().collect();
-          return Stepped::Forgotten(call);
-        }
-        let values = values.into_iter().map(Value::extract_error).collect::<redis::RedisResult<Vec<_>>>();
-        Stepped::Done(match values {
-          Ok(values) => call.finish.run(values).map_err(|e| call.origin.fail(e)),
-          Err(e) => Err(call.fail(StoreError::from_redis(&e, true))),
-        })
+        let values = replies.by_ref().take(count).collect::<Result<Replies>>();
+        judge(call, values, || pipe.cmd_iter().skip(first).take(count).cloned().collect())
       })
       .collect()
   }
 }
 
-/// What the reply to a call's one command made of it, as [`Store::step`] judges a pipeline's.
-fn judge_one(mut call: Call, cmd: redis::Cmd, reply: Result<Value>) -> Stepped {
-  let reply = match reply {
-    Ok(reply) => reply,
+/// What its replies made of a call: its result, or, when Redis had forgotten a script it
+/// uses, the call again with its commands (`sent`) to go behind a load of the scripts.
+fn judge(mut call: Call, replies: Result<Replies>, sent: impl FnOnce() -> Commands) -> Stepped {
+  let replies = match replies {
+    Ok(replies) => replies,
     Err(e) => return Stepped::Done(Err(call.fail(e))),
   };
-  if is_noscript(&reply) {
-    call.cmds = smallvec![cmd];
+  if replies.iter().any(is_noscript) {
+    call.cmds = sent();
     return Stepped::Forgotten(call);
   }
-  Stepped::Done(match reply.extract_error() {
-    Ok(value) => call.finish.run_one(value).map_err(|e| call.origin.fail(e)),
+  let values = replies
+    .into_iter()
+    .map(Value::extract_error)
+    .collect::<redis::RedisResult<Replies>>();
+  Stepped::Done(match values {
+    Ok(values) => call.finish.run(values).map_err(|e| call.origin.fail(e)),
     Err(e) => Err(call.fail(StoreError::from_redis(&e, true))),
   })
 }

@@ -660,7 +660,7 @@ impl Connection {
 
   /// One command; a Redis error reply becomes `Err`.
   pub async fn query<T: FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, StoreError> {
-    convert(self.request(Request::command(cmd)).await?.one())
+    convert(self.query_reply(cmd).await?)
   }
 
   /// One command's reply as it came (an error reply stays `Value::ServerError`).
