@@ -28,79 +28,11 @@
 // them each adapter makes 200 calls one after another, then calls at the rate for half a second
 // unmeasured, so that what is measured is a process whose code the engine has compiled.
 import net from 'node:net'
-import { performance } from 'node:perf_hooks'
-import { openAdapters, redisCpuMs, writeResult } from './setup.mjs'
-const SECONDS = Number(process.env.PACED_SECONDS ?? 1)
+import { fixtures, median, medianOf, operations, paced, SECONDS, sleep, warmUp } from './pace.mjs'
+import { openAdapters, writeResult } from './setup.mjs'
 const ROUNDS = Number(process.env.PACED_ROUNDS ?? 5)
 const RATES = (process.env.PACED_RATES ?? '1000,5000,20000').split(',').map(Number)
 const ONLY = process.env.PACED_ONLY?.split(',')
-const WARM_UP_SECONDS = 0.5
-/** Calls outstanding at most; a rate an adapter cannot sustain shows as a lower achieved rate. */
-const MAX_OUTSTANDING = 256
-
-const now = () => Number(process.hrtime.bigint()) / 1e6
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
-
-/** Calls `op(i)` at `rate` per second for `seconds`; returns what each call cost. */
-async function paced(op, rate, redis, seconds = SECONDS) {
-  const total = Math.round(rate * seconds)
-  const latencies = []
-  let issued = 0
-  let started = 0
-  let outstanding = 0
-  let skipped = 0
-  let errors = 0
-  const call = () => {
-    started++
-    if (outstanding >= MAX_OUTSTANDING) {
-      skipped++
-      return
-    }
-    outstanding++
-    const t = now()
-    op(issued).then(
-      () => latencies.push(now() - t),
-      () => errors++,
-    ).finally(() => outstanding--)
-  }
-  const redisBefore = await redisCpuMs(redis)
-  const cpuBefore = process.cpuUsage()
-  const eluBefore = performance.eventLoopUtilization()
-  const start = now()
-  await new Promise((resolve) => {
-    const tick = () => {
-      const due = Math.min(total, Math.floor(((now() - start) / 1000) * rate) + 1)
-      while (issued < due) {
-        issued++
-        setImmediate(call)
-      }
-      if (issued < total) setTimeout(tick, 1)
-      else resolve()
-    }
-    tick()
-  })
-  // the last tick's calls start after it (setImmediate)
-  while (started < issued || outstanding > 0) await sleep(1)
-  const elapsed = now() - start
-  const cpu = process.cpuUsage(cpuBefore)
-  const elu = performance.eventLoopUtilization(eluBefore)
-  const redisCpu = (await redisCpuMs(redis)) - redisBefore
-  latencies.sort((a, b) => a - b)
-  const at = (q) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? NaN
-  const calls = latencies.length + errors
-  return {
-    rate,
-    achieved: (calls / elapsed) * 1000,
-    calls,
-    skipped,
-    errors,
-    cpuUsPerCall: (cpu.user + cpu.system) / calls,
-    eventLoopUsPerCall: (elu.active * 1000) / calls,
-    redisCpuUsPerCall: (redisCpu * 1000) / calls,
-    p50: at(0.5),
-    p99: at(0.99),
-  }
-}
 
 /** A round's ratios of this package's figures to 0.5.15's, and of the bare socket's. */
 function ratios(n, s, floor) {
@@ -133,40 +65,6 @@ async function bareSocket({ host, port }) {
   return { call, close: () => socket.destroy() }
 }
 
-function median(values) {
-  const sorted = [...values].sort((a, b) => a - b)
-  const mid = sorted.length >> 1
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
-}
-
-/** Each figure's median over the rounds' measurements of one adapter. */
-function medianOf(measurements) {
-  const out = {}
-  for (const key of Object.keys(measurements[0])) out[key] = median(measurements.map((m) => m[key]))
-  return out
-}
-
-function operations(store, tag) {
-  const k = (s) => `paced:${tag}:${s}`
-  return {
-    'kv.get': () => store.kv.get(k('kv')),
-    'kv.set': (i) => store.kv.set(k(`set:${i % 1000}`), { owner: 'worker-1', i }),
-    'index.get': (i) => store.index.get(k('index'), `run-${i % 1000}`),
-    'index.update': (i) => store.index.update(k('hot'), 'run', { stats: { done: i } }),
-    'index.read 50': () => store.index.read(k('index'), { limit: 50 }),
-    'stream.append': (i) => store.stream.append(k('append'), { type: 'step.completed', runId: 'r1', stepName: 's', attempt: 1, data: { i } }),
-    'stream.read 50': () => store.stream.read(k('stream'), { limit: 50 }),
-  }
-}
-
-async function fixtures(store, tag) {
-  const k = (s) => `paced:${tag}:${s}`
-  await Promise.all(Array.from({ length: 200 }, (_, i) => store.stream.append(k('stream'), { type: 'step.completed', runId: 'r1', data: { i } })))
-  await Promise.all(Array.from({ length: 1000 }, (_, i) => store.index.add(k('index'), `run-${i}`, i, { status: 'completed', stats: { steps: 3, done: i % 3 } })))
-  await store.index.add(k('hot'), 'run', 1, { status: 'running', stats: { done: 0 } })
-  await store.kv.set(k('kv'), { owner: 'worker-1', at: 1_700_000_000_000 })
-}
-
 const { redis, connection, adapters, busyPoll, ioThread, close } = await openAdapters()
 const floor = await bareSocket(connection)
 
@@ -189,11 +87,7 @@ try {
       const rounds = []
       // warm up: connections and scripts, then the engine's compiled code at this pace (in the
       // first op's first rounds, each adapter's code was still being compiled and optimized)
-      for (const name of names) {
-        const fn = ops[name][op]
-        for (let i = 0; i < 200; i++) await fn(i)
-        await paced(fn, rate, redis, WARM_UP_SECONDS)
-      }
+      for (const name of names) await warmUp(ops[name][op], rate, redis)
       for (let round = 0; round < ROUNDS; round++) {
         const measured = {}
         for (const name of round % 2 ? [...names].reverse() : names) {
