@@ -35,7 +35,7 @@ const stores = {}
 try {
   const ops = {}
   for (const [name, dir] of Object.entries(builds)) {
-    // two paths, two copies of the addon in the process (see README, mimalloc's TLS model)
+    // two paths, two copies of the addon in the process (see benchmark/NOTES.md, "mimalloc's TLS model")
     const { RedisStore } = require(`${dir}/store.cjs`)
     stores[name] = new RedisStore({ connection: { host, port: Number(port) }, logger: false })
     await fixtures(stores[name], `ab-${name}`)
