@@ -81,6 +81,14 @@ describe('the packed tarball', () => {
     expect([...files.keys()].filter((p) => /^(__test__|node_modules|target|\.tmp|npm)\//.test(p))).toEqual([])
   })
 
+  test('ships every file the README links to, so that its links work in the installed package', () => {
+    const files = new Set(packed().files.map((f) => f.path))
+    const readme = readFileSync(join(root, 'README.md'), 'utf8')
+    const relative = [...readme.matchAll(/\]\(([^)#\s]+)(?:#[^)]*)?\)/g)].map((m) => m[1]).filter((href) => !/^[a-z][a-z0-9+.-]*:/i.test(href))
+    expect(relative.length).toBeGreaterThan(0)
+    expect(relative.filter((href) => !files.has(href.replace(/^\.\//, '')))).toEqual([])
+  })
+
   test('runs no script at install: npm 11 has nothing to warn about', () => {
     // npm runs `prepare` only for git and folder installs, but npm 11 warns about it all the same
     expect(Object.keys(pkg.scripts).filter((name) => /^((pre|post)?install|prepare)$/.test(name))).toEqual([])
