@@ -70,7 +70,9 @@ test('the calls of a store the program let go of are sent and settle', () => {
 
 describe('the packed tarball', () => {
   const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'))
-  const packed = () => JSON.parse(execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root, encoding: 'utf8' }))[0]
+  // one `npm pack` (a second each) for every test of the tarball
+  let packedOnce
+  const packed = () => (packedOnce ??= JSON.parse(execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root, encoding: 'utf8' }))[0])
 
   test('ships the loader, the types, the module and the sources for a build from source, and no binary', () => {
     const files = new Map(packed().files.map((f) => [f.path, f.size]))
