@@ -7,8 +7,9 @@
 //   AB_OPS=kv.get,kv.set PACED_RATES=1000 PACED_ROUNDS=14 npm run bench:ab -- ../before [../after]
 // A build is a package root with its addon built (store.cjs and the .node beside it). Each op
 // and rate is measured PACED_ROUNDS times (default 12), A and B in turns, which goes first
-// alternating. Before trusting a ratio, measure a build against itself: that spread (on this VM
-// 0.94–1.06 for 12–14 rounds at 1000/s) is what a ratio must leave to mean anything.
+// alternating. Each ratio comes with a 95% interval for its median (see medianInterval): one that
+// holds 1 says nothing. Measured against itself, a build's medians spread over 0.90–1.06 on this
+// VM (8–14 rounds at 1000 and 5000/s).
 import { createRequire } from 'node:module'
 import { resolve } from 'node:path'
 import IORedis from 'ioredis'
@@ -25,6 +26,21 @@ if (!dirA) {
   process.exit(2)
 }
 const builds = { A: resolve(dirA), B: resolve(dirB) }
+
+/**
+ * Where the median of `ratios` may lie, 95% of the time, had other rounds been drawn: the
+ * percentile bootstrap, resampling the rounds (with a fixed seed, so that a result file is
+ * reproducible). An interval that holds 1 does not tell B from A.
+ */
+function medianInterval(ratios, draws = 4000) {
+  let seed = 1
+  const random = () => (seed = (seed * 48271) % 2147483647) / 2147483647
+  const medians = []
+  for (let d = 0; d < draws; d++) medians.push(median(ratios.map(() => ratios[Math.floor(random() * ratios.length)])))
+  medians.sort((a, b) => a - b)
+  return [medians[Math.floor(0.025 * draws)], medians[Math.ceil(0.975 * draws) - 1]]
+}
+
 const require = createRequire(import.meta.url)
 
 const server = process.env.REDIS_URL ? null : await startRedis()
@@ -59,11 +75,17 @@ try {
       const row = { op, rate, A: medianOf(rounds.map((r) => r.A)), B: medianOf(rounds.map((r) => r.B)), rounds }
       for (const key of ['cpuUsPerCall', 'eventLoopUsPerCall', 'p50', 'p99']) {
         const each = ratios(key)
-        row[key] = { ratio: median(each), range: [Math.min(...each), Math.max(...each)], lowerInB: each.filter((r) => r < 1).length }
+        row[key] = {
+          ratio: median(each),
+          interval: medianInterval(each),
+          range: [Math.min(...each), Math.max(...each)],
+          lowerInB: each.filter((r) => r < 1).length,
+        }
       }
       rows.push(row)
       const fmt = (r) => `cpu ${r.cpuUsPerCall.toFixed(1).padStart(6)} µs loop ${r.eventLoopUsPerCall.toFixed(1).padStart(5)} µs p50 ${r.p50.toFixed(3)} p99 ${r.p99.toFixed(3)}`
-      const ratio = (key) => `${row[key].ratio.toFixed(3)} (${row[key].range.map((v) => v.toFixed(2)).join('–')}, lower in ${row[key].lowerInB}/${ROUNDS})`
+      const span = (pair) => pair.map((v) => v.toFixed(2)).join('–')
+      const ratio = (key) => `${row[key].ratio.toFixed(3)} [95%: ${span(row[key].interval)}] (rounds ${span(row[key].range)}, lower in ${row[key].lowerInB}/${ROUNDS})`
       console.log(`${op.padEnd(15)} @${String(rate).padStart(5)}  A ${fmt(row.A)} | B ${fmt(row.B)} | B/A cpu ${ratio('cpuUsPerCall')} loop ${ratio('eventLoopUsPerCall')}`)
     }
   }
