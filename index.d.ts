@@ -41,6 +41,8 @@ export interface NativeOptions {
   url?: string
   host?: string
   port?: number
+  /** A Unix socket, instead of host and port. */
+  path?: string
   username?: string
   password?: string
   db?: number

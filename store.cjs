@@ -205,7 +205,7 @@ function maybe(value, convert, ...rest) {
 // store does not support (a sentinel list, say) is never silently ignored.
 const KNOWN_FIELDS = {
   '': ['connection', 'prefix', 'streams', 'ioThread', 'busyPollMicros', 'logger'],
-  connection: ['url', 'host', 'port', 'username', 'password', 'db', 'tls', 'connectTimeout', 'commandTimeout', 'cluster', 'sentinels', 'name', 'sentinelUsername', 'sentinelPassword', 'sentinelTls'],
+  connection: ['url', 'host', 'port', 'path', 'username', 'password', 'db', 'tls', 'connectTimeout', 'commandTimeout', 'cluster', 'sentinels', 'name', 'sentinelUsername', 'sentinelPassword', 'sentinelTls'],
   'connection.tls': ['ca', 'cert', 'key', 'servername'],
   'connection.sentinelTls': ['ca', 'cert', 'key', 'servername'],
   streams: ['trim'],
@@ -267,15 +267,15 @@ function nativeOptions(options) {
   const given = (field) => c[field] !== undefined && c[field] !== null && c[field] !== ''
   const cluster = given('cluster') ? nodeList(c.cluster, 'cluster') : undefined
   if (cluster) {
-    for (const field of ['url', 'host', 'port', 'sentinels']) {
+    for (const field of ['url', 'host', 'port', 'path', 'sentinels']) {
       if (given(field)) throw invalid(`connection.${field}: give either connection.cluster or connection.${field}, not both`)
     }
     if (given('db') && Number(c.db) !== 0) throw invalid('connection.db: a cluster has only db 0')
   }
   const sentinels = maybe(c.sentinels, nodeList, 'sentinels')
   if (sentinels) {
-    for (const field of ['url', 'host', 'port']) {
-      if (given(field)) throw invalid(`connection.${field}: give either connection.sentinels or connection.url/host/port, not both`)
+    for (const field of ['url', 'host', 'port', 'path']) {
+      if (given(field)) throw invalid(`connection.${field}: give either connection.sentinels or connection.url/host/port/path, not both`)
     }
     if (typeof c.name !== 'string' || c.name === '') throw invalid("connection.name (the primary's name on the sentinels) is required with connection.sentinels")
   } else {
@@ -292,6 +292,7 @@ function nativeOptions(options) {
     url: maybe(c.url, stringOrBuffer, 'connection.url'),
     host: maybe(c.host, stringOrBuffer, 'connection.host'),
     port: maybe(c.port, whole, 'connection.port', 1, 65535),
+    path: maybe(c.path, stringOrBuffer, 'connection.path'),
     username: maybe(c.username, stringOrBuffer, 'connection.username'),
     password: maybe(c.password, stringOrBuffer, 'connection.password'),
     db: maybe(c.db, whole, 'connection.db', 0, 2 ** 31 - 1),

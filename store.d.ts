@@ -29,12 +29,17 @@ export interface RedisTlsOptions {
 }
 
 export interface RedisConnectionOptions {
-  /** `redis://[user:password@]host:port[/db]` or `rediss://…` (TLS). Exclusive with host/port. */
+  /**
+   * `redis://[user:password@]host:port[/db]`, `rediss://…` (TLS), or
+   * `redis+unix:///path/to/redis.sock[?db=N&user=U&pass=P]`. Exclusive with host/port and path.
+   */
   url?: string
   /** @default 'localhost' */
   host?: string
   /** @default 6379 */
   port?: number
+  /** A Unix socket of a server on the same host, instead of host and port (not on Windows). */
+  path?: string
   username?: string
   password?: string
   /** @default 0 */

@@ -320,7 +320,7 @@ describe('options it cannot honour', () => {
       [{ connection: { sentinels: [{ host: 'h', port: 26379 }] } }, 'connection.name'],
       [{ connection: { host: 'h', name: 'mymaster' } }, 'connection.name'],
       [{ connection: { cluster: [{ host: 'h', port: 7000 }], port: 6379 } }, 'connection.port'],
-      [{ connection: { path: '/tmp/redis.sock' } }, 'connection.path'],
+      [{ connection: { socket: { path: '/tmp/redis.sock' } } }, 'connection.socket'],
       [{ connection: { host: 'h', maxRetriesPerRequest: null } }, 'connection.maxRetriesPerRequest'],
       [{ connection: { tls: { rejectUnauthorized: false } } }, 'connection.tls.rejectUnauthorized'],
       [{ streams: { trim: { maxlen: 5 } } }, 'streams.trim.maxlen'],

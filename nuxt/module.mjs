@@ -14,7 +14,7 @@ const isAddonEntry = (id) => typeof id === 'string' && ADDON_ENTRY.test(id)
 
 // Runtime config keeps a '' placeholder for every field env may set at run time
 // (NUXT_NVENT_STORE_REDIS_<FIELD>); an unset field is left out, so the store's default applies.
-const CONNECTION_FIELDS = ['url', 'host', 'port', 'username', 'password', 'db', 'cluster', 'sentinels', 'name', 'sentinelUsername', 'sentinelPassword']
+const CONNECTION_FIELDS = ['url', 'host', 'port', 'path', 'username', 'password', 'db', 'cluster', 'sentinels', 'name', 'sentinelUsername', 'sentinelPassword']
 
 function withPlaceholders(own) {
   const trim = own.streams?.trim

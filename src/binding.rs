@@ -51,6 +51,8 @@ pub struct NativeOptions {
   pub url: Option<String>,
   pub host: Option<String>,
   pub port: Option<u32>,
+  /// A Unix socket, instead of host and port.
+  pub path: Option<String>,
   pub username: Option<String>,
   pub password: Option<String>,
   pub db: Option<i64>,
@@ -86,6 +88,7 @@ impl From<NativeOptions> for Options {
       o.tls.unwrap_or(false) || o.tls_ca.is_some() || o.tls_cert.is_some() || o.tls_key.is_some() || o.tls_servername.is_some();
     Options {
       url: o.url,
+      path: o.path,
       host: o.host,
       port: o.port.map(|p| p as u16),
       username: o.username,

@@ -3,7 +3,7 @@ import { describe, expect, test } from 'vitest'
 import { RedisStore } from '../../store.mjs'
 import { resolveStoreOptions } from '../../nuxt/runtime/options.mjs'
 
-const placeholders = { url: '', host: '', port: '', username: '', password: '', db: '', cluster: '', sentinels: '', name: '', sentinelUsername: '', sentinelPassword: '' }
+const placeholders = { url: '', host: '', port: '', path: '', username: '', password: '', db: '', cluster: '', sentinels: '', name: '', sentinelUsername: '', sentinelPassword: '' }
 
 describe('resolveStoreOptions', () => {
   test('sources in order: nventStoreRedis, nvent.store.connection, nvent.store.redis, nvent.connections.redis', () => {
@@ -43,10 +43,20 @@ describe('resolveStoreOptions', () => {
     expect(resolveStoreOptions({ nventStoreRedis: { connection: { host: 'own' } } }).leftOut).toEqual([])
   })
 
-  test("a shared connection that picks a server the store cannot reach (ioredis's nodes, a socket path) is an error, never dropped", () => {
-    for (const redis of [{ nodes: [{ host: 'c', port: 7000 }] }, { path: '/tmp/redis.sock' }]) {
-      expect(() => resolveStoreOptions({ nvent: { connections: { redis } } })).toThrow(/not supported/)
+  test("a shared connection that picks a server the store cannot reach (ioredis's nodes, node-redis's socket) is an error, never dropped", () => {
+    for (const redis of [{ nodes: [{ host: 'c', port: 7000 }] }, { socket: { path: '/tmp/redis.sock' } }]) {
+      expect(() => resolveStoreOptions({ nvent: { connections: { redis } } })).toThrow(/is not supported/)
     }
+  })
+
+  test("a shared connection to ioredis's Unix socket path is the store's, and so is the env's", () => {
+    const redis = { path: '/run/redis/redis.sock', password: 'pw', maxRetriesPerRequest: 3 }
+    const shared = resolveStoreOptions({ nvent: { connections: { redis } } })
+    expect(shared.options.connection).toEqual({ path: '/run/redis/redis.sock', password: 'pw' })
+    expect(shared.leftOut).toEqual(['maxRetriesPerRequest'])
+    const { connection } = resolveStoreOptions({ nventStoreRedis: { connection: { ...placeholders, path: '/run/redis/redis.sock' } } }).options
+    expect(connection).toEqual({ path: '/run/redis/redis.sock' })
+    expect(() => new RedisStore({ connection, logger: false })).not.toThrow()
   })
 
   test("a shared Cluster connection is kept whole, and the env's 'host:port,…' string is the store's", () => {

@@ -13,9 +13,9 @@ const isUnset = (value) => value === undefined || value === null || value === ''
 
 // What RedisStore's `connection` accepts. A connection nvent shares with its queue adapter may
 // also hold ioredis/BullMQ options (maxRetriesPerRequest …): those are left out, and said so.
-const STORE_FIELDS = new Set(['url', 'host', 'port', 'username', 'password', 'db', 'tls', 'connectTimeout', 'commandTimeout', 'cluster', 'sentinels', 'name', 'sentinelUsername', 'sentinelPassword', 'sentinelTls'])
+const STORE_FIELDS = new Set(['url', 'host', 'port', 'path', 'username', 'password', 'db', 'tls', 'connectTimeout', 'commandTimeout', 'cluster', 'sentinels', 'name', 'sentinelUsername', 'sentinelPassword', 'sentinelTls'])
 // Fields that choose a server the store cannot reach yet: dropping one would connect elsewhere.
-const SERVER_FIELDS = new Set(['nodes', 'path', 'socket'])
+const SERVER_FIELDS = new Set(['nodes', 'socket'])
 
 /** The fields of a shared connection this store uses, and the names of those it leaves out. */
 function storeFieldsOf(connection, source) {
@@ -25,8 +25,8 @@ function storeFieldsOf(connection, source) {
     if (STORE_FIELDS.has(key)) kept[key] = value
     else if (SERVER_FIELDS.has(key)) {
       throw new Error(
-        `[adapter-store-redis] ${source}.${key}: this store connects to one Redis server (host/port or url), to the ` +
-          'primary behind Sentinel (sentinels, name) or to a Cluster (cluster: [{ host, port }]); socket paths are not supported. ' +
+        `[adapter-store-redis] ${source}.${key} is not supported: this store connects to one Redis server (host/port, url or a Unix socket ` +
+          'path), to the primary behind Sentinel (sentinels, name) or to a Cluster (cluster: [{ host, port }]). ' +
           'Give nventStoreRedis.connection one of those.',
       )
     } else leftOut.push(key)
@@ -49,7 +49,7 @@ function withoutUnset(object) {
  * `nventStoreRedis.prefix`, then `nvent.store.prefix`. Unset options are left out (the store has
  * the defaults).
  * Fields of a shared nvent connection that this store does not use are left out (`leftOut`);
- * one that picks a server it cannot reach (ioredis's `nodes`, a socket path) throws.
+ * one that picks a server it cannot reach (ioredis's `nodes`, node-redis's `socket`) throws.
  * @returns {{ options: import('../../store').RedisStoreOptions, source: string, leftOut: string[] }}
  */
 export function resolveStoreOptions(runtimeConfig) {

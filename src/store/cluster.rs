@@ -105,6 +105,7 @@ impl Connect for Node {
       let endpoint = Endpoint {
         host,
         port,
+        socket: None,
         tls: settings.tls.clone(),
         username: settings.username.clone(),
         password: settings.password.clone(),

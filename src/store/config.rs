@@ -7,6 +7,7 @@ use crate::error::{Result, StoreError};
 use redis::{ConnectionAddr, ConnectionInfo, IntoConnectionInfo};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,6 +17,8 @@ pub struct Options {
   pub url: Option<String>,
   pub host: Option<String>,
   pub port: Option<u16>,
+  /// A Unix socket of a server on the same host (ioredis's `path`), instead of host and port.
+  pub path: Option<String>,
   pub username: Option<String>,
   pub password: Option<String>,
   pub db: Option<i64>,
@@ -81,6 +84,14 @@ impl Options {
     if let Some(sentinel) = &self.sentinel {
       return self.build_sentinel(sentinel);
     }
+    if let Some(path) = &self.path {
+      if self.url.is_some() || self.host.is_some() || self.port.is_some() {
+        return Err(StoreError::invalid(
+          "give either connection.path or connection.url/host/port, not both",
+        ));
+      }
+      return self.build_socket(PathBuf::from(path), None, None, 0);
+    }
     // redis-rs reads the URL (credentials, db); the scheme's TLS is ours to apply, since the crate
     // is built without its TLS features (see `plain_url`)
     let (url, tls_in_url) = match self.url.as_deref().map(plain_url) {
@@ -90,7 +101,7 @@ impl Options {
     let info: ConnectionInfo = match url {
       Some(url) => url
         .into_connection_info()
-        .map_err(|_| StoreError::invalid("connection.url is not a valid redis:// or rediss:// URL"))?,
+        .map_err(|_| StoreError::invalid("connection.url is not a valid redis://, rediss:// or redis+unix:// URL"))?,
       None => ConnectionAddr::Tcp(self.host.clone().unwrap_or_else(|| "localhost".into()), self.port.unwrap_or(6379))
         .into_connection_info()
         .map_err(|e| StoreError::invalid(e.to_string()))?,
@@ -98,19 +109,25 @@ impl Options {
     if self.url.is_some() && (self.host.is_some() || self.port.is_some()) {
       return Err(StoreError::invalid("give either connection.url or connection.host/port, not both"));
     }
+    let settings = info.redis_settings();
     let (host, port) = match info.addr() {
       ConnectionAddr::Tcp(host, port) => (host.clone(), *port),
-      _ => return Err(StoreError::invalid("only TCP connections are supported")),
+      #[cfg(unix)]
+      ConnectionAddr::Unix(path) => {
+        let (username, password) = (settings.username().map(str::to_string), settings.password().map(str::to_string));
+        return self.build_socket(path.clone(), username, password, settings.db());
+      }
+      _ => return Err(StoreError::invalid("only TCP connections and Unix sockets are supported")),
     };
     let tls = match (&self.tls, tls_in_url) {
       (None, false) => None,
       (tls, _) => Some(tls_config(tls.clone().unwrap_or_default(), Some(&host))?),
     };
-    let settings = info.redis_settings();
     Ok(ClientSetup {
       endpoint: Endpoint {
         host: host.clone(),
         port,
+        socket: None,
         tls,
         username: self.username.clone().or_else(|| settings.username().map(str::to_string)),
         password: self.password.clone().or_else(|| settings.password().map(str::to_string)),
@@ -136,12 +153,40 @@ fn plain_url(url: &str) -> (String, bool) {
 }
 
 impl Options {
+  /// A server on a Unix socket at `path`; the credentials and db of the options come before
+  /// those of a `redis+unix://` URL.
+  fn build_socket(&self, path: PathBuf, username: Option<String>, password: Option<String>, db: i64) -> Result<ClientSetup> {
+    if !cfg!(unix) {
+      return Err(StoreError::invalid("Unix sockets are not available on this platform"));
+    }
+    if self.tls.is_some() {
+      return Err(StoreError::invalid("connection.tls: TLS is not used over a Unix socket"));
+    }
+    let address = path.display().to_string();
+    Ok(ClientSetup {
+      endpoint: Endpoint {
+        host: address.clone(),
+        port: 0,
+        socket: Some(path),
+        tls: None,
+        username: self.username.clone().or(username),
+        password: self.password.clone().or(password),
+        db: self.db.unwrap_or(db),
+        command_timeout: self.command_timeout.unwrap_or(DEFAULT_COMMAND_TIMEOUT),
+        sentinels: None,
+        primary_only: true,
+      },
+      connect_timeout: self.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT),
+      address,
+    })
+  }
+
   /// Sentinel mode: the data nodes' credentials and db are these options'; the address is asked
   /// of the sentinels at every connect.
   fn build_sentinel(&self, sentinel: &SentinelOptions) -> Result<ClientSetup> {
-    if self.url.is_some() || self.host.is_some() || self.port.is_some() {
+    if self.url.is_some() || self.host.is_some() || self.port.is_some() || self.path.is_some() {
       return Err(StoreError::invalid(
-        "give either connection.sentinels or connection.url/host/port, not both",
+        "give either connection.sentinels or connection.url/host/port/path, not both",
       ));
     }
     if sentinel.nodes.is_empty() {
@@ -158,6 +203,7 @@ impl Options {
       endpoint: Endpoint {
         host,
         port,
+        socket: None,
         // the name checked is the host a sentinel names, unless `servername` says otherwise
         tls: self.tls.clone().map(|tls| tls_config(tls, None)).transpose()?,
         username: self.username.clone(),
@@ -185,9 +231,9 @@ impl Options {
     let Some(nodes) = &self.cluster else {
       return Err(StoreError::invalid("connection.cluster is missing"));
     };
-    if self.url.is_some() || self.host.is_some() || self.port.is_some() || self.sentinel.is_some() {
+    if self.url.is_some() || self.host.is_some() || self.port.is_some() || self.path.is_some() || self.sentinel.is_some() {
       return Err(StoreError::invalid(
-        "give either connection.cluster or connection.url/host/port/sentinels, not several",
+        "give either connection.cluster or connection.url/host/port/path/sentinels, not several",
       ));
     }
     if nodes.is_empty() {
@@ -300,6 +346,98 @@ mod tests {
       assert_eq!(e.code, crate::error::Code::InvalidArgument);
       assert!(e.message.contains(field), "{}", e.message);
     }
+  }
+
+  #[cfg(unix)]
+  #[test]
+  fn a_unix_socket_from_path_or_url() {
+    let setup = Options {
+      path: Some("/run/redis/redis.sock".into()),
+      db: Some(3),
+      ..Default::default()
+    }
+    .build()
+    .unwrap();
+    assert_eq!(setup.address, "/run/redis/redis.sock");
+    assert_eq!(
+      setup.endpoint.socket.as_deref(),
+      Some(std::path::Path::new("/run/redis/redis.sock"))
+    );
+    assert_eq!(setup.endpoint.db, 3);
+    let url = Options {
+      url: Some("redis+unix:///run/redis.sock?db=2&user=u&pass=p".into()),
+      ..Default::default()
+    }
+    .build()
+    .unwrap();
+    assert_eq!(url.endpoint.socket.as_deref(), Some(std::path::Path::new("/run/redis.sock")));
+    assert_eq!(
+      (url.endpoint.db, url.endpoint.username.as_deref(), url.endpoint.password.as_deref()),
+      (2, Some("u"), Some("p"))
+    );
+    // the options' own credentials and db come first
+    let own = Options {
+      url: Some("unix:///run/redis.sock?db=2&pass=p".into()),
+      password: Some("mine".into()),
+      db: Some(0),
+      ..Default::default()
+    }
+    .build()
+    .unwrap();
+    assert_eq!((own.endpoint.db, own.endpoint.password.as_deref()), (0, Some("mine")));
+  }
+
+  #[test]
+  fn a_unix_socket_takes_no_host_port_tls_sentinels_or_cluster() {
+    let path = || Options {
+      path: Some("/run/redis.sock".into()),
+      ..Default::default()
+    };
+    let tls = Some(TlsOptions::default());
+    for (options, field) in [
+      (
+        Options {
+          host: Some("h".into()),
+          ..path()
+        },
+        "connection.path",
+      ),
+      (Options { port: Some(1), ..path() }, "connection.path"),
+      (
+        Options {
+          url: Some("redis://h".into()),
+          ..path()
+        },
+        "connection.path",
+      ),
+      (
+        Options {
+          tls: tls.clone(),
+          ..path()
+        },
+        "TLS",
+      ),
+      (
+        Options {
+          sentinel: Some(SentinelOptions {
+            nodes: vec![("h".into(), 26379)],
+            name: "m".into(),
+            ..Default::default()
+          }),
+          ..path()
+        },
+        "path",
+      ),
+    ] {
+      let e = options.build().err().unwrap();
+      assert_eq!(e.code, crate::error::Code::InvalidArgument);
+      assert!(e.message.contains(field), "{}", e.message);
+    }
+    let cluster = Options {
+      cluster: Some(vec![("127.0.0.1".into(), 7000)]),
+      ..path()
+    };
+    assert!(cluster.build_cluster().err().unwrap().message.contains("path"));
   }
 
   #[test]

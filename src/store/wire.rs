@@ -42,6 +42,8 @@ const KEEPALIVE: Duration = Duration::from_secs(15);
 pub struct Endpoint {
   pub host: String,
   pub port: u16,
+  /// A Unix socket to connect to instead of `host` and `port` (a server on the same host).
+  pub socket: Option<std::path::PathBuf>,
   pub tls: Option<Tls>,
   pub username: Option<String>,
   pub password: Option<String>,
@@ -243,6 +245,11 @@ impl LoginError {
 /// order). The caller bounds the time it may take.
 pub async fn connect(endpoint: &Endpoint, preload: &[redis::Cmd]) -> Result<Connection, LoginError> {
   let io = |e: std::io::Error| LoginError::transient(e.to_string());
+  #[cfg(unix)]
+  if let Some(path) = &endpoint.socket {
+    let unix = tokio::net::UnixStream::connect(path).await.map_err(io)?;
+    return start(unix, endpoint, preload).await;
+  }
   let (host, port) = match &endpoint.sentinels {
     Some(sentinels) => sentinels.primary().await?,
     None => (endpoint.host.clone(), endpoint.port),

@@ -61,6 +61,7 @@ where
   let endpoint = Endpoint {
     host: "127.0.0.1".into(),
     port,
+    socket: None,
     tls: None,
     username: None,
     password: None,
