@@ -318,6 +318,15 @@ fn tls_config(tls: TlsOptions, host: Option<&str>) -> Result<Tls> {
 mod tests {
   use super::*;
 
+  /// Options refused as bad input, with a message naming `naming`.
+  fn refused<T>(built: Result<T>, naming: &str) {
+    let Err(e) = built else {
+      panic!("accepted, where {naming} should be refused")
+    };
+    assert_eq!(e.code, crate::error::Code::InvalidArgument);
+    assert!(e.message.contains(naming), "{}", e.message);
+  }
+
   #[test]
   fn a_cluster_takes_no_other_shape_and_only_db_0() {
     let cluster = || Options {
@@ -342,9 +351,7 @@ mod tests {
         "connection.cluster",
       ),
     ] {
-      let e = options.build_cluster().err().unwrap();
-      assert_eq!(e.code, crate::error::Code::InvalidArgument);
-      assert!(e.message.contains(field), "{}", e.message);
+      refused(options.build_cluster(), field);
     }
   }
 
@@ -429,15 +436,13 @@ mod tests {
         "path",
       ),
     ] {
-      let e = options.build().err().unwrap();
-      assert_eq!(e.code, crate::error::Code::InvalidArgument);
-      assert!(e.message.contains(field), "{}", e.message);
+      refused(options.build(), field);
     }
     let cluster = Options {
       cluster: Some(vec![("127.0.0.1".into(), 7000)]),
       ..path()
     };
-    assert!(cluster.build_cluster().err().unwrap().message.contains("path"));
+    refused(cluster.build_cluster(), "path");
   }
 
   #[test]
