@@ -54,6 +54,10 @@ describe('resolveStoreOptions', () => {
     const shared = resolveStoreOptions({ nvent: { connections: { redis } } })
     expect(shared.options.connection).toEqual({ path: '/run/redis/redis.sock', password: 'pw' })
     expect(shared.leftOut).toEqual(['maxRetriesPerRequest'])
+    // beside a path ioredis ignores host and port, which a normalised connection may still hold
+    const normalised = resolveStoreOptions({ nvent: { store: { redis: { host: 'localhost', port: 6379, path: '/run/redis/redis.sock' } } } })
+    expect(normalised.options.connection).toEqual({ path: '/run/redis/redis.sock' })
+    expect(normalised.leftOut).toEqual(['host', 'port'])
     const { connection } = resolveStoreOptions({ nventStoreRedis: { connection: { ...placeholders, path: '/run/redis/redis.sock' } } }).options
     expect(connection).toEqual({ path: '/run/redis/redis.sock' })
     expect(() => new RedisStore({ connection, logger: false })).not.toThrow()
