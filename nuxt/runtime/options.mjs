@@ -32,7 +32,7 @@ function storeFieldsOf(connection, source) {
     } else leftOut.push(key)
   }
   // ioredis ignores host and port beside a socket path (a normalised connection may carry both)
-  if (!isUnset(kept.path)) {
+  if ('path' in kept) {
     for (const key of ['host', 'port']) {
       if (key in kept) {
         delete kept[key]

@@ -7,7 +7,6 @@ use crate::error::{Result, StoreError};
 use redis::{ConnectionAddr, ConnectionInfo, IntoConnectionInfo};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -84,13 +83,10 @@ impl Options {
     if let Some(sentinel) = &self.sentinel {
       return self.build_sentinel(sentinel);
     }
-    if let Some(path) = &self.path {
-      if self.url.is_some() || self.host.is_some() || self.port.is_some() {
-        return Err(StoreError::invalid(
-          "give either connection.path or connection.url/host/port, not both",
-        ));
-      }
-      return self.build_socket(PathBuf::from(path), None, None, 0);
+    if self.path.is_some() && (self.url.is_some() || self.host.is_some() || self.port.is_some()) {
+      return Err(StoreError::invalid(
+        "give either connection.path or connection.url/host/port, not both",
+      ));
     }
     // redis-rs reads the URL (credentials, db); the scheme's TLS is ours to apply, since the crate
     // is built without its TLS features (see `plain_url`)
@@ -98,36 +94,38 @@ impl Options {
       Some((url, tls)) => (Some(url), tls),
       None => (None, false),
     };
-    let info: ConnectionInfo = match url {
-      Some(url) => url
+    let info: ConnectionInfo = match (url, &self.path) {
+      (Some(url), _) => url
         .into_connection_info()
         .map_err(|_| StoreError::invalid("connection.url is not a valid redis://, rediss:// or redis+unix:// URL"))?,
-      None => ConnectionAddr::Tcp(self.host.clone().unwrap_or_else(|| "localhost".into()), self.port.unwrap_or(6379))
+      (None, Some(path)) => unix_socket(path)?
+        .into_connection_info()
+        .map_err(|e| StoreError::invalid(e.to_string()))?,
+      (None, None) => ConnectionAddr::Tcp(self.host.clone().unwrap_or_else(|| "localhost".into()), self.port.unwrap_or(6379))
         .into_connection_info()
         .map_err(|e| StoreError::invalid(e.to_string()))?,
     };
     if self.url.is_some() && (self.host.is_some() || self.port.is_some()) {
       return Err(StoreError::invalid("give either connection.url or connection.host/port, not both"));
     }
-    let settings = info.redis_settings();
-    let (host, port) = match info.addr() {
-      ConnectionAddr::Tcp(host, port) => (host.clone(), *port),
+    let (host, port, socket) = match info.addr() {
+      ConnectionAddr::Tcp(host, port) => (host.clone(), *port, None),
       #[cfg(unix)]
-      ConnectionAddr::Unix(path) => {
-        let (username, password) = (settings.username().map(str::to_string), settings.password().map(str::to_string));
-        return self.build_socket(path.clone(), username, password, settings.db());
-      }
+      ConnectionAddr::Unix(path) => (path.display().to_string(), 0, Some(path.clone())),
       _ => return Err(StoreError::invalid("only TCP connections and Unix sockets are supported")),
     };
     let tls = match (&self.tls, tls_in_url) {
       (None, false) => None,
+      _ if socket.is_some() => return Err(StoreError::invalid("connection.tls: TLS is not used over a Unix socket")),
       (tls, _) => Some(tls_config(tls.clone().unwrap_or_default(), Some(&host))?),
     };
+    let settings = info.redis_settings();
     Ok(ClientSetup {
+      address: if socket.is_some() { host.clone() } else { format!("{host}:{port}") },
       endpoint: Endpoint {
-        host: host.clone(),
+        host,
         port,
-        socket: None,
+        socket,
         tls,
         username: self.username.clone().or_else(|| settings.username().map(str::to_string)),
         password: self.password.clone().or_else(|| settings.password().map(str::to_string)),
@@ -137,9 +135,19 @@ impl Options {
         primary_only: true,
       },
       connect_timeout: self.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT),
-      address: format!("{host}:{port}"),
     })
   }
+}
+
+/// `connection.path` as the address redis-rs reads from a `redis+unix://` URL.
+#[cfg(unix)]
+fn unix_socket(path: &str) -> Result<ConnectionAddr> {
+  Ok(ConnectionAddr::Unix(path.into()))
+}
+
+#[cfg(not(unix))]
+fn unix_socket(_: &str) -> Result<ConnectionAddr> {
+  Err(StoreError::invalid("Unix sockets are not available on this platform"))
 }
 
 /// A `rediss://` URL as the `redis://` one redis-rs reads without its TLS features, and whether
@@ -153,34 +161,6 @@ fn plain_url(url: &str) -> (String, bool) {
 }
 
 impl Options {
-  /// A server on a Unix socket at `path`; the credentials and db of the options come before
-  /// those of a `redis+unix://` URL.
-  fn build_socket(&self, path: PathBuf, username: Option<String>, password: Option<String>, db: i64) -> Result<ClientSetup> {
-    if !cfg!(unix) {
-      return Err(StoreError::invalid("Unix sockets are not available on this platform"));
-    }
-    if self.tls.is_some() {
-      return Err(StoreError::invalid("connection.tls: TLS is not used over a Unix socket"));
-    }
-    let address = path.display().to_string();
-    Ok(ClientSetup {
-      endpoint: Endpoint {
-        host: address.clone(),
-        port: 0,
-        socket: Some(path),
-        tls: None,
-        username: self.username.clone().or(username),
-        password: self.password.clone().or(password),
-        db: self.db.unwrap_or(db),
-        command_timeout: self.command_timeout.unwrap_or(DEFAULT_COMMAND_TIMEOUT),
-        sentinels: None,
-        primary_only: true,
-      },
-      connect_timeout: self.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT),
-      address,
-    })
-  }
-
   /// Sentinel mode: the data nodes' credentials and db are these options'; the address is asked
   /// of the sentinels at every connect.
   fn build_sentinel(&self, sentinel: &SentinelOptions) -> Result<ClientSetup> {
@@ -400,7 +380,6 @@ mod tests {
       path: Some("/run/redis.sock".into()),
       ..Default::default()
     };
-    let tls = Some(TlsOptions::default());
     for (options, field) in [
       (
         Options {
@@ -419,7 +398,7 @@ mod tests {
       ),
       (
         Options {
-          tls: tls.clone(),
+          tls: Some(TlsOptions::default()),
           ..path()
         },
         "TLS",
