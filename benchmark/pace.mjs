@@ -1,6 +1,7 @@
 // The pacer that benchmark/paced.mjs and benchmark/ab.mjs share: calls spread evenly at a fixed
 // rate, what each call cost, and the operations and fixtures they call. See paced.mjs for how
 // calls are paced and why.
+import net from 'node:net'
 import { performance } from 'node:perf_hooks'
 import { redisCpuMs } from './setup.mjs'
 
@@ -115,3 +116,24 @@ export async function fixtures(store, tag) {
   await store.kv.set(k('kv'), { owner: 'worker-1', at: 1_700_000_000_000 })
 }
 
+/**
+ * The floor of paced.mjs and instructions.mjs: a call is a PING written at once, done at its
+ * reply, with no command built, no reply decoded and no result made.
+ */
+export async function bareSocket({ host, port }) {
+  const socket = net.connect({ host, port, noDelay: true })
+  await new Promise((resolve, reject) => socket.once('connect', resolve).once('error', reject))
+  const waiting = []
+  let head = 0
+  socket.on('data', (chunk) => {
+    // each reply is one line, +PONG
+    for (let i = 0; i < chunk.length; i++) if (chunk[i] === 10) waiting[head++]()
+    if (head === waiting.length) waiting.length = head = 0
+  })
+  const ping = Buffer.from('*1\r\n$4\r\nPING\r\n')
+  const call = () => new Promise((resolve) => {
+    waiting.push(resolve)
+    socket.write(ping)
+  })
+  return { call, close: () => socket.destroy() }
+}

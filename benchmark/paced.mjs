@@ -27,8 +27,7 @@
 // measurement can be off by a fifth either way; adjacent measurements drift together. Before
 // them each adapter makes 200 calls one after another, then calls at the rate for half a second
 // unmeasured, so that what is measured is a process whose code the engine has compiled.
-import net from 'node:net'
-import { fixtures, median, medianOf, operations, paced, SECONDS, sleep, warmUp } from './pace.mjs'
+import { bareSocket, fixtures, median, medianOf, operations, paced, SECONDS, sleep, warmUp } from './pace.mjs'
 import { openAdapters, writeResult } from './setup.mjs'
 const ROUNDS = Number(process.env.PACED_ROUNDS ?? 5)
 const RATES = (process.env.PACED_RATES ?? '1000,5000,20000').split(',').map(Number)
@@ -44,25 +43,6 @@ function ratios(n, s, floor) {
     floorCpuRatio: floor.cpuUsPerCall / s.cpuUsPerCall,
     floorEventLoopRatio: floor.eventLoopUsPerCall / s.eventLoopUsPerCall,
   }
-}
-
-/** The floor (see the top of this file): a call is a PING written at once, done at its reply. */
-async function bareSocket({ host, port }) {
-  const socket = net.connect({ host, port, noDelay: true })
-  await new Promise((resolve, reject) => socket.once('connect', resolve).once('error', reject))
-  const waiting = []
-  let head = 0
-  socket.on('data', (chunk) => {
-    // each reply is one line, +PONG
-    for (let i = 0; i < chunk.length; i++) if (chunk[i] === 10) waiting[head++]()
-    if (head === waiting.length) waiting.length = head = 0
-  })
-  const ping = Buffer.from('*1\r\n$4\r\nPING\r\n')
-  const call = () => new Promise((resolve) => {
-    waiting.push(resolve)
-    socket.write(ping)
-  })
-  return { call, close: () => socket.destroy() }
 }
 
 const { redis, connection, adapters, busyPoll, ioThread, close } = await openAdapters()
