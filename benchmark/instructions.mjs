@@ -167,7 +167,7 @@ function perCall(dump, calls) {
       const where = object.endsWith('.node') ? 'addon' : object.endsWith('/node') ? 'node' : object === '???' ? 'generated' : 'C libraries'
       byObject[where] = (byObject[where] ?? 0) + cost
       if (where === 'addon') {
-        const crate = /^(mi_|_mi_)/.test(fn) ? 'mimalloc' : /^0x/.test(fn) ? 'unnamed' : (/^[<&]*(?:impl )?(\w+)/.exec(fn)?.[1] ?? 'other')
+        const crate = /^_*mi_/.test(fn) ? 'mimalloc' : /^0x/.test(fn) ? 'unnamed' : (/^[<&]*(?:impl )?(\w+)/.exec(fn)?.[1] ?? 'other')
         byCrate[crate] = (byCrate[crate] ?? 0) + cost
       }
     }
