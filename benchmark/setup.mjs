@@ -21,17 +21,6 @@ async function loadSeed() {
   return RedisStoreAdapter
 }
 
-/** The 0.5.15 adapter with nvent's default options, connected to `connection`. */
-export async function openSeed(connection) {
-  const RedisStoreAdapter = await loadSeed()
-  // 0.5.15 logs its connections to console.log
-  const log = console.log
-  console.log = () => {}
-  const seed = new RedisStoreAdapter({ connection, prefix: 'nvent', streams: { trim: { maxLen: 10000, approx: true } } })
-  console.log = log
-  return seed
-}
-
 /**
  * Starts Redis and both adapters (this package with `ioThread: true` when BENCH_IO_THREAD=1,
  * and `busyPollMicros` from BENCH_BUSY_POLL).
@@ -43,8 +32,12 @@ export async function openAdapters() {
   const { hostname: host, port } = new URL(url)
   const connection = { host, port: Number(port) }
   const redis = new IORedis(url)
-  const seed = await openSeed(connection)
+  const RedisStoreAdapter = await loadSeed()
+  // 0.5.15 logs its connections to console.log
   const log = console.log
+  console.log = () => {}
+  const seed = new RedisStoreAdapter({ connection, prefix: 'nvent', streams: { trim: { maxLen: 10000, approx: true } } })
+  console.log = log
   const busyPoll = process.env.BENCH_BUSY_POLL
   const ioThread = process.env.BENCH_IO_THREAD === '1'
   const native = new RedisStore({ connection, logger: false, ...(ioThread ? { ioThread } : {}), ...(busyPoll ? { busyPollMicros: Number(busyPoll) } : {}) })
