@@ -15,9 +15,11 @@
 // Each subject runs in a node process of its own under callgrind (about 40 s each): it makes
 // INSTR_WARM_UP calls one after another and as many lone calls, so that the engine has compiled
 // its code, then INSTR_CALLS lone calls, each after a 1 ms timer as at 1000/s, counted from a
-// zeroed count to a dump (callgrind_control). The engine still compiles a little in that window,
-// which moves Node's share by 1–3%. Under valgrind a call takes milliseconds, so the store's
-// timer ticks while calls are in flight (every 10 ms) are counted more often than at full speed.
+// zeroed count to a dump (callgrind_control). Only the JS thread is counted (the addon runs
+// there too): under valgrind the engine's compiler threads recompile throughout that window, for
+// every subject alike ("other threads"), and the JS thread's count still moves by 1–2% from run to
+// run. Under valgrind a call takes milliseconds, so the store's timer ticks while calls are in
+// flight (every 10 ms) are counted more often than at full speed.
 import { execFileSync, spawn } from 'node:child_process'
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { createRequire } from 'node:module'
@@ -84,7 +86,7 @@ async function main(dirs) {
   const work = mkdtempSync(join(tmpdir(), 'instructions-'))
   try {
     const jobs = OPS.flatMap((op) => subjects.map((subject) => ({ op, subject })))
-    // counts do not depend on timing, so two subjects may run at once
+    // a count hardly depends on timing, so two subjects may run at once
     const running = new Set()
     for (const [i, job] of jobs.entries()) {
       if (running.size >= JOBS) await Promise.race(running)
@@ -126,8 +128,8 @@ function measure({ op, subject }, out, url) {
       // the measured calls' dump is part 1, one file per thread; thread 1 is the JS thread
       const parts = readdirSync(dirname(out)).filter((f) => f.startsWith(`${basename(out)}.1-`))
       const threads = parts.map((f) => perCall(readFileSync(join(dirname(out), f), 'utf8'), CALLS))
-      const [main] = parts.map((f, i) => [f, threads[i]]).filter(([f]) => f.endsWith('-01')).map(([, t]) => t)
-      done({ ...main, otherThreads: threads.reduce((sum, t) => sum + t.total, 0) - main.total })
+      const js = threads[parts.findIndex((f) => f.endsWith('-01'))]
+      done({ ...js, otherThreads: threads.reduce((sum, t) => sum + t.total, 0) - js.total })
     })
   })
 }
